@@ -1,0 +1,1 @@
+"""The actors: one ExecutionActor per execution id, SubscriberActors it feeds, the registry."""

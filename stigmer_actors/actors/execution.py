@@ -1,0 +1,184 @@
+"""ExecutionActor: the single writer of one execution.
+
+Every change to execution ``id`` (create, update, updateStatus, delete, and later the
+watchdog and the runners) is a message to this actor, handled one at a time:
+load (once, then cached) -> validate -> merge -> version + 1 -> persist -> fan out. So no
+update can be lost to a concurrent one, versions follow the order of the writes, and
+subscribers receive snapshots in exactly that order. Subscribing is a message too: the
+current state is sent and the subscriber registered in the same step, so nothing written
+between the two can be missed.
+
+Failure handling ("restart from disk"): a request the domain refuses is returned as an
+EngineError and changes nothing. Any other exception, and any store failure, drops the
+cached state, so the next message reloads it from the store; the failed request gets
+INTERNAL or UNAVAILABLE and nothing is broadcast. The actor itself keeps serving.
+"""
+
+from __future__ import annotations
+
+from google.protobuf.message import Message
+from loguru import logger
+from pykka import ActorDeadError, ActorRef
+
+from stigmer_actors.actors.base import UnregisteredActor
+from stigmer_actors.actors.registry import ExecutionRegistry
+from stigmer_actors.domain.errors import AlreadyExists, EngineError, Internal, NotFound, Unavailable
+from stigmer_actors.domain.kinds import BY_TAG, Kind
+from stigmer_actors.domain.transitions import apply_status, apply_update, created
+from stigmer_actors.messages import (
+    Command,
+    Create,
+    Delete,
+    Snapshot,
+    Subscribe,
+    Unsubscribe,
+    Update,
+    UpdateStatus,
+)
+from stigmer_actors.store.keys import index_keys
+from stigmer_actors.store.rocks import RocksStore
+
+
+class ExecutionActor(UnregisteredActor):
+    def __init__(self, execution_id: str, store: RocksStore, registry: ExecutionRegistry) -> None:
+        super().__init__()
+        self._id = execution_id
+        self._store = store
+        self._registry = registry
+        self._log = logger.bind(execution_id=execution_id)
+        self._loaded = False
+        self._kind: Kind | None = None
+        self._execution: Message | None = None
+        self._snapshot: Snapshot | None = None
+        self._index: frozenset[bytes] = frozenset()
+        self._subscribers: dict[str, ActorRef] = {}
+
+    def on_receive(self, message: Command) -> Snapshot | EngineError | None:
+        try:
+            return self._handle(message)
+        except EngineError as error:
+            return error
+        except Exception:
+            self._log.opt(exception=True).error(
+                "handler failed on {command}; state will reload from the store",
+                command=type(message).__name__,
+            )
+            self._loaded = False
+            return Internal(
+                f"internal error handling {type(message).__name__} for execution {self._id}; "
+                "see the server log"
+            )
+        finally:
+            self._registry.done(self._id, len(self._subscribers))
+
+    def _handle(self, message: Command) -> Snapshot | None:
+        if isinstance(message, UpdateStatus):
+            current = self._current(message.kind)
+            apply_status(message.kind, current, message.status)
+            return self._commit(message.kind, current)
+        if isinstance(message, Subscribe):
+            return self._subscribe(message)
+        if isinstance(message, Unsubscribe):
+            self._subscribers.pop(message.subscriber_urn, None)
+            return None
+        if isinstance(message, Create):
+            self._load()
+            if self._execution is not None:
+                raise AlreadyExists(f"execution {self._id} already exists")
+            return self._commit(message.kind, created(message.kind, message.execution, self._id))
+        if isinstance(message, Update):
+            current = self._current(message.kind)
+            apply_update(current, message.execution)
+            return self._commit(message.kind, current)
+        if isinstance(message, Delete):
+            return self._delete(message.kind)
+        raise TypeError(f"unknown command {message!r}")
+
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self._kind = self._execution = self._snapshot = None
+        self._index = frozenset()
+        found = self._store.load(self._id)
+        if found is not None:
+            tag, data = found
+            kind = BY_TAG[tag]
+            execution = kind.message_cls.FromString(data)
+            self._remember(kind, execution, data)
+        self._loaded = True
+
+    def _current(self, kind: Kind | None) -> Message:
+        """The cached execution; NOT_FOUND if absent or of another kind than expected."""
+        self._load()
+        if self._execution is None or (kind is not None and kind is not self._kind):
+            what = f"{kind.name} execution" if kind else "execution"
+            raise NotFound(f"{what} {self._id} does not exist")
+        return self._execution
+
+    def _remember(self, kind: Kind, execution: Message, data: bytes) -> None:
+        self._kind, self._execution = kind, execution
+        self._index = index_keys(kind, execution)
+        status = execution.status
+        self._snapshot = Snapshot(kind, self._id, status.version, status.phase, data)
+
+    def _commit(self, kind: Kind, execution: Message) -> Snapshot:
+        """Persist ``execution`` with its index changes, then fan it out."""
+        data = execution.SerializeToString()
+        new_index = index_keys(kind, execution)
+        try:
+            self._store.commit(
+                self._id, (kind.tag, data), self._index - new_index, new_index - self._index
+            )
+        except Exception as error:
+            # ``execution`` may be the cached message, merged in place: forget it.
+            self._loaded = False
+            if isinstance(error, EngineError):
+                raise
+            self._log.opt(exception=True).error("store write failed")
+            raise Unavailable(f"could not store execution {self._id}: {error}") from None
+        self._remember(kind, execution, data)
+        assert self._snapshot is not None
+        self._fan_out(self._snapshot)
+        return self._snapshot
+
+    def _delete(self, kind: Kind | None) -> Snapshot:
+        self._current(kind)
+        assert self._snapshot is not None
+        try:
+            self._store.commit(self._id, None, remove=self._index)
+        except Exception as error:
+            self._loaded = False
+            raise Unavailable(f"could not delete execution {self._id}: {error}") from None
+        gone = Snapshot(
+            self._snapshot.kind,
+            self._id,
+            self._snapshot.version,
+            self._snapshot.phase,
+            self._snapshot.data,
+            deleted=True,
+        )
+        self._fan_out(gone)
+        self._kind = self._execution = self._snapshot = None
+        self._index = frozenset()
+        self._log.debug("deleted")
+        return gone
+
+    def _subscribe(self, message: Subscribe) -> Snapshot:
+        self._current(message.kind)
+        snapshot = self._snapshot
+        assert snapshot is not None
+        message.subscriber.tell(snapshot)
+        if not snapshot.final:
+            self._subscribers[message.subscriber.actor_urn] = message.subscriber
+        self._log.debug("subscribed; {count} subscribers", count=len(self._subscribers))
+        return snapshot
+
+    def _fan_out(self, snapshot: Snapshot) -> None:
+        """``tell`` every subscriber: a queue put each, never a wait on a slow consumer."""
+        for urn, ref in list(self._subscribers.items()):
+            try:
+                ref.tell(snapshot)
+            except ActorDeadError:
+                del self._subscribers[urn]
+        if snapshot.final:
+            self._subscribers.clear()

@@ -1,0 +1,151 @@
+"""The engine's operations in terms of snapshots: validate, route to the actor, answer.
+
+Validation that needs no state runs here, on the caller's thread, so an actor only spends
+its time on what must be serialized. Writes go to the execution's actor through the
+registry; reads (get, list) go straight to the store, which every accepted change reaches
+before it is acknowledged or broadcast. The gRPC edge uses this layer directly, so it can
+send the stored bytes without re-serializing; ``Engine`` wraps it for embedding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from google.protobuf.message import Message
+from pykka import ActorDeadError
+
+from stigmer_actors.actors.execution import ExecutionActor
+from stigmer_actors.actors.registry import ExecutionRegistry
+from stigmer_actors.actors.subscriber import SubscriberActor
+from stigmer_actors.domain import kinds, phases
+from stigmer_actors.domain.errors import EngineError, InvalidArgument, NotFound, Unavailable
+from stigmer_actors.domain.ids import new_id
+from stigmer_actors.domain.kinds import Kind
+from stigmer_actors.domain.validation import check_id, check_tags
+from stigmer_actors.messages import (
+    Command,
+    Create,
+    Delete,
+    Snapshot,
+    Subscribe,
+    Unsubscribe,
+    Update,
+    UpdateStatus,
+)
+from stigmer_actors.store.listing import list_ids
+from stigmer_actors.store.rocks import RocksStore
+from stigmer_actors.subscription import NewestStateBox, Subscription
+
+
+@dataclass(frozen=True)
+class SnapshotPage:
+    entries: list[Snapshot]
+    next_page_token: str
+    total_pages: int
+
+
+class Core:
+    def __init__(self, store: RocksStore, idle_timeout: float) -> None:
+        self.store = store
+        self.registry = ExecutionRegistry(self._spawn, idle_timeout)
+
+    def _spawn(self, execution_id: str):  # noqa: ANN202 (pykka's ActorRef)
+        return ExecutionActor.start(execution_id, self.store, self.registry)
+
+    def call(self, execution_id: str, command: Command) -> Snapshot:
+        """Send one command to the execution's actor; raise what it refused with."""
+        try:
+            result = self.registry.ask(execution_id, command)
+        except ActorDeadError:
+            raise Unavailable("the engine is shutting down") from None
+        if isinstance(result, EngineError):
+            raise result
+        return result
+
+    def create(self, execution: Message) -> Snapshot:
+        kind = kinds.of_message(execution)
+        kind.check_spec(execution)
+        check_tags(execution.metadata.tags, "metadata.tags")
+        execution_id = execution.metadata.id or new_id(kind.id_prefix)
+        check_id(execution_id, "metadata.id")
+        return self.call(execution_id, Create(kind, execution))
+
+    def update(self, execution: Message) -> Snapshot:
+        kind = kinds.of_message(execution)
+        execution_id = check_id(execution.metadata.id, "metadata.id")
+        kind.check_spec(execution)
+        check_tags(execution.metadata.tags, "metadata.tags")
+        return self.call(execution_id, Update(kind, execution))
+
+    def update_status(self, execution_id: str, status: Message | None) -> Snapshot:
+        check_id(execution_id, "execution_id")
+        if status is None:
+            raise InvalidArgument("status is missing")
+        kind = kinds.of_status(status)
+        if status.phase not in phases.NAMES:
+            raise InvalidArgument(f"status.phase {status.phase} is not a defined ExecutionPhase")
+        return self.call(execution_id, UpdateStatus(kind, status))
+
+    def delete(self, execution_id: str, kind: Kind | None = None) -> Snapshot:
+        check_id(execution_id, "id")
+        return self.call(execution_id, Delete(kind))
+
+    def get(self, execution_id: str, kind: Kind | None = None) -> Snapshot:
+        check_id(execution_id, "id")
+        snapshot = self._read(execution_id)
+        if snapshot is None or (kind is not None and snapshot.kind is not kind):
+            what = f"{kind.name} execution" if kind else "execution"
+            raise NotFound(f"{what} {execution_id} does not exist")
+        return snapshot
+
+    def list(
+        self,
+        kind: Kind,
+        *,
+        phase: int = phases.UNSPECIFIED,
+        tags: Sequence[str] = (),
+        owner: str = "",
+        page_size: int = 0,
+        page_token: str = "",
+    ) -> SnapshotPage:
+        page = list_ids(
+            self.store,
+            kind,
+            phase=phase,
+            tags=tags,
+            owner=owner,
+            page_size=page_size,
+            page_token=page_token,
+        )
+        # An execution deleted between the index scan and this read is simply left out.
+        entries = [s for s in map(self._read, page.ids) if s is not None]
+        return SnapshotPage(entries, page.next_page_token, page.total_pages)
+
+    def subscribe(self, execution_id: str, kind: Kind | None = None) -> Subscription:
+        check_id(execution_id, "id")
+        box = NewestStateBox()
+        subscriber = SubscriberActor.start(box)
+        try:
+            self.call(execution_id, Subscribe(kind, subscriber))
+        except BaseException:
+            subscriber.stop(block=False)
+            raise
+
+        def release() -> None:
+            subscriber.stop(block=False)
+            self.registry.tell_if_live(execution_id, Unsubscribe(subscriber.actor_urn))
+
+        return Subscription(box, release)
+
+    def close(self) -> None:
+        self.registry.close()
+
+    def _read(self, execution_id: str) -> Snapshot | None:
+        found = self.store.load(execution_id)
+        if found is None:
+            return None
+        tag, data = found
+        kind = kinds.BY_TAG[tag]
+        status = kind.message_cls.FromString(data).status
+        return Snapshot(kind, execution_id, status.version, status.phase, data)

@@ -1,0 +1,56 @@
+"""The updateStatus merge, driven by one rule table per kind.
+
+``../shared/API.md`` gives the rule for every status field; each kind writes its rules as a
+table (``kinds.py``) and this module applies any table. A test checks that every field of
+both status messages has a rule, so a field added to the proto cannot be merged by accident.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
+
+
+class Rule(enum.Enum):
+    """How an incoming status field combines with the stored one."""
+
+    REPLACE_WHEN_SET = "replace when set"
+    """Non-empty list/map/string/bytes, non-zero enum, or present message replaces; else keep."""
+
+    SERVER_OWNED = "server owned"
+    """The server writes it (audit, version); whatever the client sends is ignored."""
+
+
+def is_set(message: Message, field: FieldDescriptor) -> bool:
+    """Whether the client set ``field``: presence for messages, non-emptiness otherwise."""
+    if field.message_type is not None and not _is_repeated(field):
+        return message.HasField(field.name)
+    return bool(getattr(message, field.name))
+
+
+def merge_status(stored: Message, incoming: Message, rules: dict[str, Rule]) -> None:
+    """Merge ``incoming`` into ``stored`` in place, field by field, as ``rules`` say."""
+    for field in stored.DESCRIPTOR.fields:
+        if rules[field.name] is Rule.SERVER_OWNED or not is_set(incoming, field):
+            continue
+        if _is_repeated(field) or field.message_type is not None:
+            stored.ClearField(field.name)
+            getattr(stored, field.name).MergeFrom(getattr(incoming, field.name))
+        else:
+            setattr(stored, field.name, getattr(incoming, field.name))
+
+
+def stamp(timestamp: Message) -> None:
+    """Set a ``google.protobuf.Timestamp`` to now (wall clock, as clients expect)."""
+    timestamp.FromNanoseconds(time.time_ns())
+
+
+def _is_repeated(field: FieldDescriptor) -> bool:
+    # protobuf >= 5 deprecates ``label`` in favour of ``is_repeated``; support both.
+    repeated = getattr(field, "is_repeated", None)
+    if repeated is not None:
+        return bool(repeated)
+    return field.label == FieldDescriptor.LABEL_REPEATED

@@ -1,0 +1,110 @@
+"""Engine: the embeddable, thread-safe face of the service.
+
+Open a data directory, call one method per operation, get protobuf messages back (fresh
+objects, yours to mutate). Errors are the typed ``stigmer_actors.errors`` classes. The
+same engine sits behind the gRPC server; embedding it skips the network, not the rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from google.protobuf.message import Message
+
+from stigmer_actors.core import Core
+from stigmer_actors.domain import kinds, phases
+from stigmer_actors.domain.kinds import Kind
+from stigmer_actors.store.rocks import Durability, RocksStore
+from stigmer_actors.subscription import Subscription
+
+DEFAULT_IDLE_TIMEOUT = 15.0
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a listing: ``next_page_token`` is empty on the last page."""
+
+    entries: list[Message]
+    next_page_token: str
+    total_pages: int
+
+
+class Engine:
+    """The execution-status engine over one RocksDB data directory.
+
+    ``durability``: ``"wal"`` (default) survives a process crash; ``"sync"`` fsyncs every
+    accepted change and survives power loss. ``idle_timeout``: seconds after which an
+    execution's actor (a thread) is stopped when unused; it reloads from disk on demand.
+    """
+
+    def __init__(
+        self,
+        data_dir: str | Path,
+        *,
+        durability: Durability = "wal",
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+    ) -> None:
+        self.store = RocksStore(data_dir, durability)
+        self.core = Core(self.store, idle_timeout)
+
+    def create(self, execution: Message) -> Message:
+        """Create an AgentExecution or WorkflowExecution; returns it as stored (PENDING)."""
+        return self.core.create(execution).message()
+
+    def get(self, execution_id: str, kind: Kind | None = None) -> Message:
+        return self.core.get(execution_id, kind).message()
+
+    def list(
+        self,
+        kind: Kind | str,
+        *,
+        phase: int = phases.UNSPECIFIED,
+        tags: Sequence[str] = (),
+        owner: str = "",
+        page_size: int = 0,
+        page_token: str = "",
+    ) -> Page:
+        """List one kind, filtered by phase, tags (all must match) and owner.
+
+        ``owner`` is the session id for agents, the workflow (or workflow instance) id for
+        workflows.
+        """
+        kind = kinds.BY_NAME[kind] if isinstance(kind, str) else kind
+        page = self.core.list(
+            kind,
+            phase=phase,
+            tags=tags,
+            owner=owner,
+            page_size=page_size,
+            page_token=page_token,
+        )
+        return Page([s.message() for s in page.entries], page.next_page_token, page.total_pages)
+
+    def update(self, execution: Message) -> Message:
+        """Replace spec and metadata of ``execution.metadata.id``; the status is kept."""
+        return self.core.update(execution).message()
+
+    def update_status(self, execution_id: str, status: Message) -> Message:
+        """Merge a status update (the hot path) and return the merged execution."""
+        return self.core.update_status(execution_id, status).message()
+
+    def delete(self, execution_id: str, kind: Kind | None = None) -> Message:
+        """Delete; returns the execution as it was. Its subscriptions end."""
+        return self.core.delete(execution_id, kind).message()
+
+    def subscribe(self, execution_id: str, kind: Kind | None = None) -> Subscription:
+        """Watch an execution: its current state, then every newer one, until terminal."""
+        return self.core.subscribe(execution_id, kind)
+
+    def close(self) -> None:
+        """Stop every actor, then flush and close the store. Idempotent."""
+        self.core.close()
+        self.store.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

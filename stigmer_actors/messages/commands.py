@@ -1,0 +1,58 @@
+"""Commands for an ExecutionActor. Every change to an execution is one of these.
+
+``kind`` is the kind the caller expects: an execution of another kind under that id
+answers NOT_FOUND (an agent client never sees a workflow). ``None`` accepts either, for
+callers that only have an id (the embedded ``Engine.get``, the CLI).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+from google.protobuf.message import Message
+from pykka import ActorRef
+
+from stigmer_actors.domain.kinds import Kind
+
+
+@dataclass(frozen=True, slots=True)
+class Create:
+    kind: Kind
+    execution: Message
+    """Already validated; the actor only checks that the id is free."""
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    kind: Kind
+    execution: Message
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateStatus:
+    kind: Kind
+    status: Message
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    kind: Kind | None
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe:
+    """Register ``subscriber`` and send it the current state, in one actor step."""
+
+    kind: Kind | None
+    subscriber: ActorRef
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribe:
+    """The consumer closed its subscription: stop feeding it."""
+
+    subscriber_urn: str
+
+
+Command = Union[Create, Update, UpdateStatus, Delete, Subscribe, Unsubscribe]

@@ -1,0 +1,1 @@
+"""Persistence: RocksDB records and the secondary indexes written atomically with them."""

@@ -1,0 +1,54 @@
+"""The key layout of the RocksDB store: one record key per execution, index keys beside it.
+
+    r \\0 <id>                            -> <kind tag> <serialized execution>
+    i \\0 <kind> \\0 all \\0 \\0 <id>          (every execution of a kind)
+    i \\0 <kind> \\0 phase \\0 <phase> \\0 <id>
+    i \\0 <kind> \\0 tag \\0 <tag> \\0 <id>
+    i \\0 <kind> \\0 owner \\0 <session or workflow id> \\0 <id>
+
+Index keys carry no value: their presence is the fact. Ids, tags and owner ids are checked
+printable before they get here, so NUL can't occur inside a part and the layout can't be
+forged. Keys under one prefix sort by id, and ids sort by creation time (``domain/ids.py``).
+"""
+
+from __future__ import annotations
+
+from google.protobuf.message import Message
+
+from stigmer_actors.domain.kinds import Kind
+
+SEP = "\x00"
+
+
+def record_key(execution_id: str) -> bytes:
+    return f"r{SEP}{execution_id}".encode()
+
+
+def index_prefix(kind: Kind, field: str, value: str = "") -> bytes:
+    """The prefix under which every id indexed as ``field = value`` is listed."""
+    return f"i{SEP}{kind.tag}{SEP}{field}{SEP}{value}{SEP}".encode()
+
+
+def phase_value(phase: int) -> str:
+    return f"{phase:02d}"
+
+
+def index_keys(kind: Kind, execution: Message) -> frozenset[bytes]:
+    """All index keys an execution should have, derived from the execution alone.
+
+    Because they are derived, the actor can diff the old and new sets and write the
+    difference in the record's own batch: indexes and records can never disagree.
+    """
+    eid = execution.metadata.id.encode()
+    prefixes = [
+        index_prefix(kind, "all"),
+        index_prefix(kind, "phase", phase_value(execution.status.phase)),
+    ]
+    prefixes += [index_prefix(kind, "tag", t) for t in set(execution.metadata.tags)]
+    prefixes += [index_prefix(kind, "owner", o) for o in kind.owner_terms(execution)]
+    return frozenset(p + eid for p in prefixes)
+
+
+def id_of_index_key(key: bytes) -> str:
+    """The execution id at the end of an index key."""
+    return key.rsplit(SEP.encode(), 1)[1].decode()

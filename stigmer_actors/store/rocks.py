@@ -1,0 +1,88 @@
+"""RocksDB through rocksdict: the only module that touches the database.
+
+Writes are WriteBatches, so a record and its index keys land together or not at all.
+Durability is chosen once at open: ``wal`` (the default) survives a process crash, since
+RocksDB replays its write-ahead log on open; ``sync`` also fsyncs the log on every accepted
+change (~270 us instead of ~7 us per write here), which survives power loss.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Literal
+
+from rocksdict import Options, ReadOptions, Rdict, WriteBatch, WriteOptions
+
+from stigmer_actors.domain.errors import Unavailable
+from stigmer_actors.store.keys import record_key
+
+Durability = Literal["wal", "sync"]
+DURABILITIES: tuple[str, ...] = ("wal", "sync")
+
+
+class RocksStore:
+    """One RocksDB database in one data directory; safe to call from any thread."""
+
+    def __init__(self, data_dir: str | Path, durability: Durability = "wal") -> None:
+        if durability not in DURABILITIES:
+            raise ValueError(f"durability must be one of {DURABILITIES}, not {durability!r}")
+        self.path = Path(data_dir)
+        self.path.mkdir(parents=True, exist_ok=True)
+        options = Options(raw_mode=True)
+        options.create_if_missing(True)
+        self._db = Rdict(str(self.path / "executions.rocksdb"), options)
+        self._write_options = WriteOptions()
+        self._write_options.sync = durability == "sync"
+        self.durability = durability
+        self._closed = threading.Event()
+
+    def load(self, execution_id: str) -> tuple[str, bytes] | None:
+        """The stored (kind tag, serialized execution), or None when there is none."""
+        value = self._db.get(record_key(execution_id))
+        if value is None:
+            return None
+        return chr(value[0]), value[1:]
+
+    def commit(
+        self,
+        execution_id: str,
+        record: tuple[str, bytes] | None,
+        remove: Iterable[bytes] = (),
+        add: Iterable[bytes] = (),
+    ) -> None:
+        """Write a record (or delete it, when ``record`` is None) and index changes atomically."""
+        if self._closed.is_set():
+            raise Unavailable("the store is closed")
+        batch = WriteBatch(raw_mode=True)
+        key = record_key(execution_id)
+        if record is None:
+            batch.delete(key)
+        else:
+            tag, data = record
+            batch.put(key, tag.encode() + data)
+        for index_key in remove:
+            batch.delete(index_key)
+        for index_key in add:
+            batch.put(index_key, b"")
+        self._db.write(batch, self._write_options)
+
+    def contains(self, key: bytes) -> bool:
+        return self._db.get(key) is not None
+
+    def scan(self, prefix: bytes, start: bytes | None = None) -> Iterator[bytes]:
+        """Keys under ``prefix`` in order, from ``start`` (inclusive) if given."""
+        upper = prefix[:-1] + bytes([prefix[-1] + 1])
+        read_options = ReadOptions()
+        read_options.set_iterate_upper_bound(upper)
+        yield from self._db.keys(from_key=start or prefix, read_opt=read_options)
+
+    def close(self) -> None:
+        """Flush memtables and the WAL to disk and release the database (idempotent)."""
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        self._db.flush_wal(True)
+        self._db.flush()
+        self._db.close()

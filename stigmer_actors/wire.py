@@ -1,0 +1,48 @@
+"""The generated wire types, imported from one place under short names.
+
+Everything else in the package imports protobuf classes from here, so the long upstream
+module paths (kept for drop-in compatibility) appear exactly once.
+"""
+
+from __future__ import annotations
+
+import stigmer_actors._proto  # noqa: F401  (puts the generated tree on sys.path)
+
+from ai.stigmer.agentic.agentexecution.v1 import api_pb2 as agent_api
+from ai.stigmer.agentic.agentexecution.v1 import command_pb2_grpc as agent_command_grpc
+from ai.stigmer.agentic.agentexecution.v1 import enum_pb2 as agent_enum
+from ai.stigmer.agentic.agentexecution.v1 import io_pb2 as agent_io
+from ai.stigmer.agentic.agentexecution.v1 import query_pb2_grpc as agent_query_grpc
+from ai.stigmer.agentic.agentexecution.v1 import spec_pb2 as agent_spec
+from ai.stigmer.agentic.workflowexecution.v1 import api_pb2 as workflow_api
+from ai.stigmer.agentic.workflowexecution.v1 import command_pb2_grpc as workflow_command_grpc
+from ai.stigmer.agentic.workflowexecution.v1 import enum_pb2 as workflow_enum
+from ai.stigmer.agentic.workflowexecution.v1 import io_pb2 as workflow_io
+from ai.stigmer.agentic.workflowexecution.v1 import query_pb2_grpc as workflow_query_grpc
+from ai.stigmer.agentic.workflowexecution.v1 import spec_pb2 as workflow_spec
+from ai.stigmer.commons.apiresource import io_pb2 as resource_io
+
+AgentExecution = agent_api.AgentExecution
+AgentExecutionStatus = agent_api.AgentExecutionStatus
+WorkflowExecution = workflow_api.WorkflowExecution
+WorkflowExecutionStatus = workflow_api.WorkflowExecutionStatus
+
+__all__ = [
+    "AgentExecution",
+    "AgentExecutionStatus",
+    "WorkflowExecution",
+    "WorkflowExecutionStatus",
+    "agent_api",
+    "agent_command_grpc",
+    "agent_enum",
+    "agent_io",
+    "agent_query_grpc",
+    "agent_spec",
+    "resource_io",
+    "workflow_api",
+    "workflow_command_grpc",
+    "workflow_enum",
+    "workflow_io",
+    "workflow_query_grpc",
+    "workflow_spec",
+]

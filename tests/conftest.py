@@ -1,0 +1,35 @@
+"""Shared fixtures: a real Engine on a real RocksDB in a temporary directory."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from stigmer_actors import Engine, wire
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def engine(data_dir: Path) -> Iterator[Engine]:
+    with Engine(data_dir) as e:
+        yield e
+
+
+def agent(message: str = "hello", session_id: str = "sess-1", **metadata: object):
+    """A create request for an agent execution."""
+    return wire.AgentExecution(
+        metadata=metadata, spec=wire.agent_spec.AgentExecutionSpec(message=message, session_id=session_id)
+    )
+
+
+def workflow(workflow_id: str = "wf-1", **metadata: object):
+    """A create request for a workflow execution."""
+    return wire.WorkflowExecution(
+        metadata=metadata, spec=wire.workflow_spec.WorkflowExecutionSpec(workflow_id=workflow_id)
+    )
