@@ -40,6 +40,7 @@ class RocksStore:
 
     def load(self, execution_id: str) -> tuple[str, bytes] | None:
         """The stored (kind tag, serialized execution), or None when there is none."""
+        self._check_open()
         value = self._db.get(record_key(execution_id))
         if value is None:
             return None
@@ -53,8 +54,7 @@ class RocksStore:
         add: Iterable[bytes] = (),
     ) -> None:
         """Write a record (or delete it, when ``record`` is None) and index changes atomically."""
-        if self._closed.is_set():
-            raise Unavailable("the store is closed")
+        self._check_open()
         batch = WriteBatch(raw_mode=True)
         key = record_key(execution_id)
         if record is None:
@@ -69,14 +69,20 @@ class RocksStore:
         self._db.write(batch, self._write_options)
 
     def contains(self, key: bytes) -> bool:
+        self._check_open()
         return self._db.get(key) is not None
 
     def scan(self, prefix: bytes, start: bytes | None = None) -> Iterator[bytes]:
         """Keys under ``prefix`` in order, from ``start`` (inclusive) if given."""
+        self._check_open()
         upper = prefix[:-1] + bytes([prefix[-1] + 1])
         read_options = ReadOptions()
         read_options.set_iterate_upper_bound(upper)
         yield from self._db.keys(from_key=start or prefix, read_opt=read_options)
+
+    def _check_open(self) -> None:
+        if self._closed.is_set():
+            raise Unavailable("the store is closed")
 
     def close(self) -> None:
         """Flush memtables and the WAL to disk and release the database (idempotent)."""
