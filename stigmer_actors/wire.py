@@ -9,15 +9,19 @@ from __future__ import annotations
 import stigmer_actors._proto  # noqa: F401  (puts the generated tree on sys.path)
 
 from ai.stigmer.agentic.agentexecution.v1 import api_pb2 as agent_api
+from ai.stigmer.agentic.agentexecution.v1 import command_pb2 as agent_command
 from ai.stigmer.agentic.agentexecution.v1 import command_pb2_grpc as agent_command_grpc
 from ai.stigmer.agentic.agentexecution.v1 import enum_pb2 as agent_enum
 from ai.stigmer.agentic.agentexecution.v1 import io_pb2 as agent_io
+from ai.stigmer.agentic.agentexecution.v1 import query_pb2 as agent_query
 from ai.stigmer.agentic.agentexecution.v1 import query_pb2_grpc as agent_query_grpc
 from ai.stigmer.agentic.agentexecution.v1 import spec_pb2 as agent_spec
 from ai.stigmer.agentic.workflowexecution.v1 import api_pb2 as workflow_api
+from ai.stigmer.agentic.workflowexecution.v1 import command_pb2 as workflow_command
 from ai.stigmer.agentic.workflowexecution.v1 import command_pb2_grpc as workflow_command_grpc
 from ai.stigmer.agentic.workflowexecution.v1 import enum_pb2 as workflow_enum
 from ai.stigmer.agentic.workflowexecution.v1 import io_pb2 as workflow_io
+from ai.stigmer.agentic.workflowexecution.v1 import query_pb2 as workflow_query
 from ai.stigmer.agentic.workflowexecution.v1 import query_pb2_grpc as workflow_query_grpc
 from ai.stigmer.agentic.workflowexecution.v1 import spec_pb2 as workflow_spec
 from ai.stigmer.commons.apiresource import io_pb2 as resource_io
@@ -33,16 +37,20 @@ __all__ = [
     "WorkflowExecution",
     "WorkflowExecutionStatus",
     "agent_api",
+    "agent_command",
     "agent_command_grpc",
     "agent_enum",
     "agent_io",
+    "agent_query",
     "agent_query_grpc",
     "agent_spec",
     "resource_io",
     "workflow_api",
+    "workflow_command",
     "workflow_command_grpc",
     "workflow_enum",
     "workflow_io",
+    "workflow_query",
     "workflow_query_grpc",
     "workflow_spec",
 ]

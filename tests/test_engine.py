@@ -202,7 +202,10 @@ def test_list_filters_and_paginates(engine: Engine) -> None:
     assert [e.metadata.id for e in tagged] == [ids[0], ids[3]]
     assert engine.list("agent", owner="nobody").total_pages == 0
     assert len(engine.list("workflow").entries) == 1
-    for bad in ("garbage", "cDE6", "!!"):
+    by_number = [e.metadata.id for n in (1, 2, 3) for e in engine.list("agent", page_size=10, page_token=str(n)).entries]
+    assert by_number == ids
+    assert engine.list("agent", page_size=10, page_token="4").entries == []
+    for bad in ("garbage", "cDE6", "!!", "0"):
         with pytest.raises(InvalidArgument, match="page_token"):
             engine.list("agent", page_token=bad)
     with pytest.raises(InvalidArgument, match="page_size"):

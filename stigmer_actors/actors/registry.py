@@ -79,13 +79,27 @@ class ExecutionRegistry:
         with self._lock:
             entry = self._entries[execution_id]
             entry.pending -= 1
-            entry.subscribers = subscribers
             entry.last_used = time.monotonic()
+            if entry.subscribers != subscribers:
+                entry.subscribers = subscribers
+                self._changed.notify_all()
 
     def live(self) -> int:
         """How many execution actors are running now."""
         with self._lock:
             return len(self._entries)
+
+    def subscribers(self) -> int:
+        """Open subscriptions across all live executions (as of each actor's last message)."""
+        with self._lock:
+            return sum(e.subscribers for e in self._entries.values())
+
+    def wait_subscribers_at_most(self, count: int, timeout: float) -> bool:
+        """Block until at most ``count`` subscriptions are open (True) or ``timeout`` passes."""
+        with self._changed:
+            return self._changed.wait_for(
+                lambda: sum(e.subscribers for e in self._entries.values()) <= count, timeout
+            )
 
     def wait_live_at_most(self, count: int, timeout: float) -> bool:
         """Block until at most ``count`` actors are live (True) or ``timeout`` passes (False)."""

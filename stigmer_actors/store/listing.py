@@ -1,5 +1,8 @@
 """list / listBySession / listByWorkflow over the index keys, with opaque page tokens.
 
+Pagination: ``page_token`` is either the cursor this server returned as
+``next_page_token`` (continue after that id) or a 1-based page number.
+
 One index prefix drives the scan (the narrowest the request allows: owner, then a tag, then
 the phase, else every execution of the kind) and the other filters are checked as single
 key look-ups. Pages follow id order, which is creation order for server-assigned ids.
@@ -37,8 +40,15 @@ def encode_token(last_id: str) -> str:
     return base64.urlsafe_b64encode(f"{_TOKEN_MAGIC}{last_id}".encode()).decode()
 
 
-def decode_token(token: str) -> str:
-    """The id a page token continues after; INVALID_ARGUMENT for anything we didn't issue."""
+def decode_token(token: str) -> str | int:
+    """The id a cursor token continues after, or a 1-based page number given as digits.
+
+    INVALID_ARGUMENT for anything else: a token this server did not issue.
+    """
+    if token.isdigit() and len(token) < 10:
+        if int(token) < 1:
+            raise InvalidArgument("page_token as a page number starts at 1")
+        return int(token)
     try:
         text = base64.urlsafe_b64decode(token.encode("ascii")).decode()
     except (binascii.Error, UnicodeError, ValueError):
@@ -66,7 +76,9 @@ def list_ids(
     check_tags(tags, "tags")
     check_optional_id(owner, "owner")
     size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-    after = decode_token(page_token) if page_token else None
+    position = decode_token(page_token) if page_token else None
+    after = position if isinstance(position, str) else None
+    skip = (position - 1) * size if isinstance(position, int) else 0
 
     checks = [index_prefix(kind, "tag", t) for t in dict.fromkeys(tags)]
     if phase != phases.UNSPECIFIED:
@@ -87,7 +99,7 @@ def list_ids(
         if not all(store.contains(prefix + eid) for prefix in checks):
             continue
         total += 1
-        if after is not None and execution_id <= after:
+        if (after is not None and execution_id <= after) or total <= skip:
             continue
         if len(page) < size:
             page.append(execution_id)

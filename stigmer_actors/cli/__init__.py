@@ -1,0 +1,1 @@
+"""The ``stigmer-actors`` command: one module per command group."""

@@ -1,0 +1,43 @@
+"""``stigmer-actors``: the daemon (``serve``) and a client for it (everything else)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import grpc
+
+from stigmer_actors.cli import commands, serve, watch
+from stigmer_actors.client import StigmerClient
+from stigmer_actors.grpc_edge.server import DEFAULT_ADDRESS
+
+
+def parser() -> argparse.ArgumentParser:
+    address = argparse.ArgumentParser(add_help=False)
+    address.add_argument("--address", default=DEFAULT_ADDRESS, help="the daemon's HOST:PORT")
+    common = argparse.ArgumentParser(add_help=False, parents=[address])
+    common.add_argument("--json", action="store_true", help="machine-readable output")
+    top = argparse.ArgumentParser(prog="stigmer-actors", description=__doc__)
+    sub = top.add_subparsers(dest="command", required=True)
+    serve.add_parser(sub)
+    commands.add_parsers(sub, common, address)
+    watch.add_parser(sub, common)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.command == "serve":
+        return args.run(args)
+    with StigmerClient(args.address) as client:
+        try:
+            return args.run(args, client)
+        except grpc.RpcError as error:
+            print(f"{error.code().name}: {error.details()}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""StigmerClient: the four services behind one object, both kinds, ids in and messages out.
+
+RPC failures surface as ``grpc.RpcError`` with the server's status code and message. For
+an id whose prefix names no kind (client-chosen ids), the kind is found by asking.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import grpc
+from google.protobuf.message import Message
+
+from stigmer_actors import wire
+from stigmer_actors.domain import kinds, phases
+from stigmer_actors.domain.kinds import AGENT, Kind
+from stigmer_actors.engine import Page
+from stigmer_actors.grpc_edge.contract import AGENT_WIRE, WORKFLOW_WIRE, WireKind
+from stigmer_actors.grpc_edge.server import DEFAULT_ADDRESS
+
+_WIRE = {AGENT: AGENT_WIRE, kinds.WORKFLOW: WORKFLOW_WIRE}
+
+
+class StigmerClient:
+    def __init__(self, address: str = DEFAULT_ADDRESS, timeout: float = 10.0) -> None:
+        self.address = address
+        self.timeout = timeout
+        self._channel = grpc.insecure_channel(address)
+        self._command = {
+            AGENT: wire.agent_command_grpc.AgentExecutionCommandControllerStub(self._channel),
+            kinds.WORKFLOW: wire.workflow_command_grpc.WorkflowExecutionCommandControllerStub(
+                self._channel
+            ),
+        }
+        self._query = {
+            AGENT: wire.agent_query_grpc.AgentExecutionQueryControllerStub(self._channel),
+            kinds.WORKFLOW: wire.workflow_query_grpc.WorkflowExecutionQueryControllerStub(
+                self._channel
+            ),
+        }
+
+    def create(self, execution: Message) -> Message:
+        kind = kinds.of_message(execution)
+        return self._command[kind].create(execution, timeout=self.timeout)
+
+    def create_agent(
+        self, message: str, *, agent_id: str = "", session_id: str = "", tags: Sequence[str] = ()
+    ) -> Message:
+        return self.create(
+            wire.AgentExecution(
+                metadata={"tags": list(tags)},
+                spec={"message": message, "agent_id": agent_id, "session_id": session_id},
+            )
+        )
+
+    def create_workflow(
+        self,
+        *,
+        workflow_id: str = "",
+        workflow_instance_id: str = "",
+        trigger_message: str = "",
+        tags: Sequence[str] = (),
+    ) -> Message:
+        return self.create(
+            wire.WorkflowExecution(
+                metadata={"tags": list(tags)},
+                spec={
+                    "workflow_id": workflow_id,
+                    "workflow_instance_id": workflow_instance_id,
+                    "trigger_message": trigger_message,
+                },
+            )
+        )
+
+    def kind_of(self, execution_id: str) -> Kind:
+        """The id's kind: from its prefix, else by asking the server (NOT_FOUND if neither)."""
+        kind = kinds.of_id(execution_id)
+        if kind is not None:
+            return kind
+        return kinds.of_message(self.get(execution_id))
+
+    def get(self, execution_id: str, kind: Kind | None = None) -> Message:
+        guessed = kind or kinds.of_id(execution_id)
+        candidates = [guessed] if guessed else list(kinds.KINDS)
+        for i, k in enumerate(candidates):
+            try:
+                return self._query[k].get(_WIRE[k].id_request(value=execution_id), timeout=self.timeout)
+            except grpc.RpcError as error:
+                if error.code() != grpc.StatusCode.NOT_FOUND or i == len(candidates) - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def list(
+        self,
+        kind: Kind,
+        *,
+        phase: int = phases.UNSPECIFIED,
+        tags: Sequence[str] = (),
+        page_size: int = 0,
+        page_token: str = "",
+    ) -> Page:
+        wk: WireKind = _WIRE[kind]
+        response = self._query[kind].list(
+            wk.list_request(phase=phase, tags=list(tags), page_size=page_size, page_token=page_token),
+            timeout=self.timeout,
+        )
+        return Page(list(response.entries), response.next_page_token, response.total_pages)
+
+    def update_status(self, execution_id: str, status: Message) -> Message:
+        kind = kinds.of_status(status)
+        request = _WIRE[kind].update_status_input(execution_id=execution_id, status=status)
+        return self._command[kind].updateStatus(request, timeout=self.timeout)
+
+    def delete(self, execution_id: str, kind: Kind | None = None) -> Message:
+        kind = kind or self.kind_of(execution_id)
+        request = wire.resource_io.ApiResourceId(value=execution_id)
+        return self._command[kind].delete(request, timeout=self.timeout)
+
+    def watch(self, execution_id: str, kind: Kind | None = None) -> Iterator[Message]:
+        """The subscribe stream: current state, then every change, ending after terminal.
+
+        The returned object is a grpc stream: ``.cancel()`` ends it from another thread.
+        """
+        kind = kind or self.kind_of(execution_id)
+        wk = _WIRE[kind]
+        if kind is AGENT:
+            request = wk.subscribe_request(value=execution_id)
+        else:
+            request = wk.subscribe_request(execution_id=execution_id)
+        return self._query[kind].subscribe(request)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> StigmerClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

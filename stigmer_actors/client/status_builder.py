@@ -1,0 +1,179 @@
+"""StatusBuilder: how a runner reports, as often as it likes, without flooding the server.
+
+The runner changes a local status (tasks, messages, tool calls, todos, phase) as fast as it
+works. One sender thread sends the whole newest status, with at most one updateStatus in
+flight for the execution: changes made while a send is in flight are coalesced into the
+next send. Every list field is sent whole (updateStatus replaces non-empty lists), so a
+coalesced send loses nothing, and the last state is always sent: ``flush()`` or
+``close()`` return only once the server has it.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from google.protobuf.message import Message
+
+from stigmer_actors.client.client import StigmerClient
+from stigmer_actors.domain import phases
+from stigmer_actors.domain.kinds import AGENT, WORKFLOW, Kind
+
+
+class StatusBuilder:
+    def __init__(self, client: StigmerClient, execution_id: str, kind: Kind | None = None) -> None:
+        self.client = client
+        self.execution_id = execution_id
+        self.kind = kind or client.kind_of(execution_id)
+        self._status: Message = self.kind.status_cls()
+        self._cond = threading.Condition()
+        self._changed = 0
+        self._sent = 0
+        self._closing = False
+        self._error: Exception | None = None
+        self.rpcs = 0
+        """updateStatus calls made so far (compare with ``changes``)."""
+        self.last_reply: Message | None = None
+        self._thread = threading.Thread(target=self._send_loop, name="status-sender", daemon=True)
+        self._thread.start()
+
+    @property
+    def changes(self) -> int:
+        return self._changed
+
+    def status(self) -> Message:
+        """A copy of the local status as it is now."""
+        with self._cond:
+            copy = self.kind.status_cls()
+            copy.CopyFrom(self._status)
+            return copy
+
+    # Both kinds
+
+    def set_phase(self, phase: int) -> None:
+        with self._change() as s:
+            s.phase = phase
+
+    def start(self, started_at: str = "") -> None:
+        with self._change() as s:
+            s.phase = phases.IN_PROGRESS
+            s.started_at = started_at or _now()
+
+    def complete(self) -> None:
+        with self._change() as s:
+            s.phase = phases.COMPLETED
+            s.completed_at = _now()
+
+    def fail(self, error: str) -> None:
+        with self._change() as s:
+            s.phase = phases.FAILED
+            s.error = error
+            s.completed_at = _now()
+
+    # Agent executions
+
+    def add_message(self, content: str, message_type: int = 2) -> None:
+        """Append a message (default type MESSAGE_AI)."""
+        with self._change(AGENT) as s:
+            s.messages.add(type=message_type, content=content, timestamp=_now())
+
+    def set_tool_call(self, call_id: str, **fields: Any) -> None:
+        """Add a tool call, or update the one with this id (``name``, ``status``, ``result``...)."""
+        with self._change(AGENT) as s:
+            call = next((c for c in s.tool_calls if c.id == call_id), None) or s.tool_calls.add(id=call_id)
+            for name, value in fields.items():
+                setattr(call, name, value)
+
+    def set_todo(self, todo_id: str, content: str, status: int) -> None:
+        with self._change(AGENT) as s:
+            s.todos[todo_id].id = todo_id
+            s.todos[todo_id].content = content
+            s.todos[todo_id].status = status
+            s.todos[todo_id].updated_at = _now()
+
+    # Workflow executions
+
+    def set_task(self, task_id: str, **fields: Any) -> None:
+        """Add a task, or update the one with this id (``task_name``, ``status``, ``error``...)."""
+        with self._change(WORKFLOW) as s:
+            task = next((t for t in s.tasks if t.task_id == task_id), None) or s.tasks.add(task_id=task_id)
+            for name, value in fields.items():
+                setattr(task, name, value)
+
+    # Delivery
+
+    def flush(self, timeout: float | None = 30.0) -> None:
+        """Wait until the server has the newest state; re-raise a send failure."""
+        with self._cond:
+            done = self._cond.wait_for(lambda: self._sent >= self._changed or self._error, timeout)
+            if self._error is not None:
+                raise self._error
+            if not done:
+                raise TimeoutError(f"status of {self.execution_id} not delivered in {timeout} s")
+
+    def close(self, timeout: float | None = 30.0) -> None:
+        try:
+            self.flush(timeout)
+        finally:
+            with self._cond:
+                self._closing = True
+                self._cond.notify_all()
+            self._thread.join(timeout)
+
+    def __enter__(self) -> StatusBuilder:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _change(self, kind: Kind | None = None) -> _Change:
+        if kind is not None and kind is not self.kind:
+            raise TypeError(f"{self.kind.name} executions have no such field")
+        return _Change(self)
+
+    def _send_loop(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._changed > self._sent or self._closing)
+                if self._changed <= self._sent:
+                    return
+                target = self._changed
+                status = self.kind.status_cls()
+                status.CopyFrom(self._status)
+            try:
+                reply = self.client.update_status(self.execution_id, status)
+            except Exception as error:  # delivered to the runner by flush()
+                with self._cond:
+                    self._error = error
+                    self._cond.notify_all()
+                return
+            with self._cond:
+                self.rpcs += 1
+                self.last_reply = reply
+                self._sent = target
+                self._cond.notify_all()
+
+
+class _Change:
+    """``with builder._change() as status:`` mutates under the lock, then wakes the sender."""
+
+    def __init__(self, builder: StatusBuilder) -> None:
+        self._b = builder
+
+    def __enter__(self) -> Message:
+        self._b._cond.acquire()
+        return self._b._status
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        try:
+            if exc_type is None:
+                self._b._changed += 1
+                self._b._cond.notify_all()
+        finally:
+            self._b._cond.release()
+
+
+def _now() -> str:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,0 +1,1 @@
+"""The gRPC edge: a thread-pool grpcio server turning RPCs into engine calls and back."""

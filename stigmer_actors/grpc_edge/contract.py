@@ -1,0 +1,68 @@
+"""Where the two kinds differ on the wire: request types, method names, service names.
+
+The servicers are written once; this table is all they need to serve either kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from google.protobuf.message import Message
+
+import stigmer_actors.wire as wire
+from stigmer_actors.domain.kinds import AGENT, WORKFLOW, Kind
+
+
+@dataclass(frozen=True)
+class WireKind:
+    kind: Kind
+    command_service: str
+    query_service: str
+    update_status_input: type[Message]
+    id_request: type[Message]
+    """What get takes."""
+    subscribe_request: type[Message]
+    subscribe_id: Callable[[Message], str]
+    list_request: type[Message]
+    list_response: type[Message]
+    owner_method: str
+    owner_request: type[Message]
+    owner_field: str
+
+
+def _service(module: object, name: str) -> str:
+    return module.DESCRIPTOR.services_by_name[name].full_name  # type: ignore[attr-defined]
+
+
+AGENT_WIRE = WireKind(
+    kind=AGENT,
+    command_service=_service(wire.agent_command, "AgentExecutionCommandController"),
+    query_service=_service(wire.agent_query, "AgentExecutionQueryController"),
+    update_status_input=wire.agent_io.AgentExecutionUpdateStatusInput,
+    id_request=wire.agent_io.AgentExecutionId,
+    subscribe_request=wire.agent_io.AgentExecutionId,
+    subscribe_id=lambda r: r.value,
+    list_request=wire.agent_io.ListAgentExecutionsRequest,
+    list_response=wire.agent_io.AgentExecutionList,
+    owner_method="listBySession",
+    owner_request=wire.agent_io.ListAgentExecutionsBySessionRequest,
+    owner_field="session_id",
+)
+
+WORKFLOW_WIRE = WireKind(
+    kind=WORKFLOW,
+    command_service=_service(wire.workflow_command, "WorkflowExecutionCommandController"),
+    query_service=_service(wire.workflow_query, "WorkflowExecutionQueryController"),
+    update_status_input=wire.workflow_io.WorkflowExecutionUpdateStatusInput,
+    id_request=wire.workflow_io.WorkflowExecutionId,
+    subscribe_request=wire.workflow_io.SubscribeWorkflowExecutionRequest,
+    subscribe_id=lambda r: r.execution_id,
+    list_request=wire.workflow_io.ListWorkflowExecutionsRequest,
+    list_response=wire.workflow_io.WorkflowExecutionList,
+    owner_method="listByWorkflow",
+    owner_request=wire.workflow_io.ListWorkflowExecutionsByWorkflowRequest,
+    owner_field="workflow_id",
+)
+
+WIRE_KINDS = (AGENT_WIRE, WORKFLOW_WIRE)

@@ -1,0 +1,98 @@
+"""get / list / list-by-owner / subscribe for one kind.
+
+subscribe is a server stream backed by a SubscriberActor: it yields the stored bytes of
+each snapshot, ends with OK after a terminal state or a delete, and is closed at once when
+the client cancels or disconnects (the RPC's done-callback closes the subscription, which
+wakes the blocked stream thread and stops the subscriber actor).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import grpc
+
+from stigmer_actors.core import Core, SnapshotPage
+from stigmer_actors.domain.errors import EngineError, InvalidArgument
+from stigmer_actors.grpc_edge.contract import WireKind
+from stigmer_actors.grpc_edge.status import abort, guarded
+from stigmer_actors.grpc_edge.streams import OpenStreams
+
+
+def query_handler(core: Core, wk: WireKind, streams: OpenStreams) -> grpc.GenericRpcHandler:
+    kind = wk.kind
+    name = wk.query_service.rsplit(".", 1)[1]
+
+    def page_response(page: SnapshotPage) -> bytes:
+        response = wk.list_response(
+            total_pages=page.total_pages, next_page_token=page.next_page_token
+        )
+        for snapshot in page.entries:
+            response.entries.add().MergeFromString(snapshot.data)
+        return response.SerializeToString()
+
+    @guarded(f"{name}.get")
+    def get(request, context):  # noqa: ANN001, ANN202
+        return core.get(request.value, kind).data
+
+    @guarded(f"{name}.list")
+    def list_(request, context):  # noqa: ANN001, ANN202
+        return page_response(
+            core.list(
+                kind,
+                phase=request.phase,
+                tags=list(request.tags),
+                page_size=request.page_size,
+                page_token=request.page_token,
+            )
+        )
+
+    @guarded(f"{name}.{wk.owner_method}")
+    def list_by_owner(request, context):  # noqa: ANN001, ANN202
+        owner = getattr(request, wk.owner_field)
+        if not owner:
+            raise InvalidArgument(f"{wk.owner_field} is empty")
+        return page_response(
+            core.list(kind, owner=owner, page_size=request.page_size, page_token=request.page_token)
+        )
+
+    def subscribe(request, context: grpc.ServicerContext) -> Iterator[bytes]:  # noqa: ANN001
+        if not streams.reserve():
+            context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"too many open subscribe streams (the server allows {streams.limit})",
+            )
+        subscription = None
+        try:
+            try:
+                subscription = core.subscribe(wk.subscribe_id(request), kind)
+            except EngineError as error:
+                abort(context, error)
+            if not streams.attach(subscription):
+                return
+            context.add_callback(subscription.close)
+            while True:
+                try:
+                    snapshot = subscription.next_snapshot()
+                except StopIteration:
+                    return
+                yield snapshot.data
+        finally:
+            if subscription is not None:
+                subscription.close()
+            streams.release(subscription)
+
+    def unary(fn, request_cls):  # noqa: ANN001, ANN202
+        return grpc.unary_unary_rpc_method_handler(fn, request_deserializer=request_cls.FromString)
+
+    return grpc.method_handlers_generic_handler(
+        wk.query_service,
+        {
+            "get": unary(get, wk.id_request),
+            "list": unary(list_, wk.list_request),
+            wk.owner_method: unary(list_by_owner, wk.owner_request),
+            "subscribe": grpc.unary_stream_rpc_method_handler(
+                subscribe, request_deserializer=wk.subscribe_request.FromString
+            ),
+        },
+    )

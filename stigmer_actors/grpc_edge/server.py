@@ -1,0 +1,68 @@
+"""The daemon's gRPC server: the four Stigmer services, health, reflection, shutdown.
+
+Thread-pool grpcio (no asyncio). The pool has one thread per allowed stream plus
+``UNARY_WORKERS`` more, so unary calls keep being answered when every stream slot is taken.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from stigmer_actors.engine import Engine
+from stigmer_actors.grpc_edge.command_servicer import command_handler
+from stigmer_actors.grpc_edge.contract import WIRE_KINDS
+from stigmer_actors.grpc_edge.query_servicer import query_handler
+from stigmer_actors.grpc_edge.streams import OpenStreams
+
+DEFAULT_ADDRESS = "127.0.0.1:50051"
+DEFAULT_MAX_STREAMS = 1000
+UNARY_WORKERS = 32
+
+
+class EdgeServer:
+    """Serves ``engine`` on ``address`` (port 0 picks a free one: see ``port``)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        address: str = DEFAULT_ADDRESS,
+        max_streams: int = DEFAULT_MAX_STREAMS,
+    ) -> None:
+        self.engine = engine
+        self.streams = OpenStreams(max_streams)
+        self._pool = ThreadPoolExecutor(
+            max_workers=max_streams + UNARY_WORKERS, thread_name_prefix="grpc-worker"
+        )
+        self._server = grpc.server(self._pool, options=[("grpc.so_reuseport", 0)])
+        services = []
+        for wk in WIRE_KINDS:
+            self._server.add_generic_rpc_handlers(
+                (command_handler(engine.core, wk), query_handler(engine.core, wk, self.streams))
+            )
+            services += [wk.command_service, wk.query_service]
+        self._health = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
+        for name in ["", *services]:
+            self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        reflection.enable_server_reflection(
+            [*services, health.SERVICE_NAME, reflection.SERVICE_NAME], self._server
+        )
+        self.port = self._server.add_insecure_port(address)
+        if self.port == 0:
+            raise OSError(f"could not listen on {address}")
+        self.address = f"{address.rsplit(':', 1)[0]}:{self.port}"
+
+    def start(self) -> EdgeServer:
+        self._server.start()
+        return self
+
+    def stop(self, grace: float = 3.0) -> None:
+        """Stop accepting, end every open stream with OK, finish in-flight unary calls."""
+        self._health.enter_graceful_shutdown()
+        self.streams.close_all()
+        self._server.stop(grace).wait()
+        self._pool.shutdown(wait=False)

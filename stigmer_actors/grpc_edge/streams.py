@@ -1,0 +1,58 @@
+"""The bound on concurrent subscribe streams, and the list of open ones for shutdown.
+
+A sync grpcio stream holds a pool thread for its whole life, so streams are capped below
+the pool size: one over the cap is refused at once with RESOURCE_EXHAUSTED instead of
+queueing behind the others, and the pool keeps threads free for unary calls.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from stigmer_actors.subscription import Subscription
+
+
+class OpenStreams:
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError("max streams must be at least 1")
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._reserved = 0
+        self._open: set[Subscription] = set()
+        self._closing = False
+
+    def reserve(self) -> bool:
+        """Take a slot; False when all are taken or the server is shutting down."""
+        with self._lock:
+            if self._closing or self._reserved >= self.limit:
+                return False
+            self._reserved += 1
+            return True
+
+    def attach(self, subscription: Subscription) -> bool:
+        """Track an opened subscription; False (caller closes it) when shutting down."""
+        with self._lock:
+            if self._closing:
+                return False
+            self._open.add(subscription)
+            return True
+
+    def release(self, subscription: Subscription | None) -> None:
+        with self._lock:
+            self._reserved -= 1
+            if subscription is not None:
+                self._open.discard(subscription)
+
+    @property
+    def count(self) -> int:
+        with self._lock:
+            return self._reserved
+
+    def close_all(self) -> None:
+        """End every open stream (each then finishes with OK) and refuse new ones."""
+        with self._lock:
+            self._closing = True
+            subscriptions = list(self._open)
+        for subscription in subscriptions:
+            subscription.close()

@@ -1,0 +1,22 @@
+"""Log setup for the programs this package ships (the library itself stays silent).
+
+One line per event on stderr, with the structured fields (execution id, phase, counts)
+appended as key=value, so logs grep well and stay quiet at INFO.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from loguru import logger
+
+
+def _format(record: dict) -> str:
+    extra = " ".join(f"{k}={v}" for k, v in record["extra"].items())
+    return "{time:YYYY-MM-DD HH:mm:ss.SSS} {level: <7} {message}" + (f" | {extra}" if extra else "") + "\n{exception}"
+
+
+def configure(level: str = "INFO") -> None:
+    logger.remove()
+    logger.add(sys.stderr, level=level.upper(), format=_format, backtrace=False, diagnose=False)
+    logger.enable("stigmer_actors")
