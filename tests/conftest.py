@@ -33,3 +33,20 @@ def workflow(workflow_id: str = "wf-1", **metadata: object):
     return wire.WorkflowExecution(
         metadata=metadata, spec=wire.workflow_spec.WorkflowExecutionSpec(workflow_id=workflow_id)
     )
+
+
+@pytest.fixture
+def served(data_dir: Path):
+    """A real gRPC server on a free loopback port over a real engine, and a client for it."""
+    from stigmer_actors.client import StigmerClient
+    from stigmer_actors.grpc_edge.server import EdgeServer
+
+    engine = Engine(data_dir)
+    server = EdgeServer(engine, "127.0.0.1:0", max_streams=1200).start()
+    client = StigmerClient(server.address)
+    try:
+        yield engine, server, client
+    finally:
+        client.close()
+        server.stop(grace=1)
+        engine.close()

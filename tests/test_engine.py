@@ -289,10 +289,20 @@ def test_actors_stay_out_of_pykkas_global_registry(engine: Engine) -> None:
         assert pykka.ActorRegistry.get_all() == []
 
 
-def test_closed_engine_refuses_calls(data_dir: Path) -> None:
+def test_closed_engine_refuses_calls_and_ends_subscriptions(data_dir: Path) -> None:
     engine = Engine(data_dir)
     eid = engine.create(agent()).metadata.id
+    sub = engine.subscribe(eid)
+    sub.get(timeout=5)
+    waiting = threading.Thread(target=lambda: list(sub))  # blocked on the next state
+    waiting.start()
     engine.close()
+    waiting.join(timeout=10)
+    assert not waiting.is_alive(), "a consumer stayed blocked after the engine closed"
+    for t in threading.enumerate():
+        if t.name.startswith(("SubscriberActor-", "ExecutionActor-")):
+            t.join(timeout=5)
+            assert not t.is_alive(), f"{t.name} outlived the engine"
     engine.close()  # idempotent
     with pytest.raises(Unavailable):
         engine.update_status(eid, AgentStatus(error="x"))

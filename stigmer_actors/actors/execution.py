@@ -26,6 +26,7 @@ from stigmer_actors.domain.errors import AlreadyExists, EngineError, Internal, N
 from stigmer_actors.domain.kinds import BY_TAG, Kind
 from stigmer_actors.domain.transitions import apply_status, apply_update, created
 from stigmer_actors.messages import (
+    Closed,
     Command,
     Create,
     Delete,
@@ -172,6 +173,16 @@ class ExecutionActor(UnregisteredActor):
             self._subscribers[message.subscriber.actor_urn] = message.subscriber
         self._log.debug("subscribed; {count} subscribers", count=len(self._subscribers))
         return snapshot
+
+    def on_stop(self) -> None:
+        # Only the engine's shutdown stops an actor that still has subscribers (eviction
+        # skips those): end their subscriptions instead of leaving consumers blocked.
+        for ref in self._subscribers.values():
+            try:
+                ref.tell(Closed())
+            except ActorDeadError:
+                pass
+        self._subscribers.clear()
 
     def _fan_out(self, snapshot: Snapshot) -> None:
         """``tell`` every subscriber: a queue put each, never a wait on a slow consumer."""

@@ -17,7 +17,7 @@ class OpenStreams:
         if limit < 1:
             raise ValueError("max streams must be at least 1")
         self.limit = limit
-        self._lock = threading.Lock()
+        self._lock = threading.Condition(threading.Lock())
         self._reserved = 0
         self._open: set[Subscription] = set()
         self._closing = False
@@ -43,11 +43,17 @@ class OpenStreams:
             self._reserved -= 1
             if subscription is not None:
                 self._open.discard(subscription)
+            self._lock.notify_all()
 
     @property
     def count(self) -> int:
         with self._lock:
             return self._reserved
+
+    def wait_count_at_most(self, count: int, timeout: float) -> bool:
+        """Block until at most ``count`` streams hold a slot (True) or ``timeout`` passes."""
+        with self._lock:
+            return self._lock.wait_for(lambda: self._reserved <= count, timeout)
 
     def close_all(self) -> None:
         """End every open stream (each then finishes with OK) and refuse new ones."""

@@ -9,9 +9,10 @@ from stigmer_actors.messages.commands import (
     Update,
     UpdateStatus,
 )
-from stigmer_actors.messages.snapshot import Snapshot
+from stigmer_actors.messages.snapshot import Closed, Snapshot
 
 __all__ = [
+    "Closed",
     "Command",
     "Create",
     "Delete",

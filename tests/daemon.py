@@ -1,0 +1,50 @@
+"""Run the real ``stigmer-actors`` program in a subprocess, as a user would."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+CLI = [sys.executable, "-m", "stigmer_actors.cli.main"]
+
+
+class Daemon:
+    """``stigmer-actors serve`` on a free loopback port; ``address`` is read from its log."""
+
+    def __init__(self, data_dir: Path, *extra: str) -> None:
+        self.proc = subprocess.Popen(
+            [*CLI, "serve", "--address", "127.0.0.1:0", "--data-dir", str(data_dir), *extra],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.log: list[str] = []
+        found = threading.Event()
+        self.address = ""
+
+        def read() -> None:
+            assert self.proc.stderr is not None
+            for line in self.proc.stderr:
+                self.log.append(line)
+                match = re.search(r"listening on (\S+),", line)
+                if match:
+                    self.address = match.group(1)
+                    found.set()
+
+        self._reader = threading.Thread(target=read, daemon=True)
+        self._reader.start()
+        if not found.wait(timeout=30):
+            self.proc.kill()
+            raise RuntimeError("daemon did not start:\n" + "".join(self.log))
+
+    def terminate(self, timeout: float = 10) -> int:
+        self.proc.terminate()
+        code = self.proc.wait(timeout=timeout)
+        self._reader.join(timeout=5)
+        return code
+
+
+def cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout)

@@ -1,0 +1,114 @@
+"""Stream lifecycle over gRPC: cancellation cleans up, the stream bound refuses at once."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import grpc
+import pytest
+
+from stigmer_actors import Engine, wire
+from stigmer_actors.client import StatusBuilder, StigmerClient
+from stigmer_actors.domain import phases
+from stigmer_actors.grpc_edge.server import EdgeServer
+from tests.conftest import agent
+
+BATCH = 100  # opening thousands at once can get some CANCELLED by the accept backlog
+
+
+def _subscriber_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("SubscriberActor-")]
+
+
+def _open_and_cancel(client: StigmerClient, eid: str, count: int) -> None:
+    for start in range(0, count, BATCH):
+        streams = [client.watch(eid) for _ in range(BATCH)]
+        for stream in streams:
+            assert next(stream).metadata.id == eid  # the server has it registered
+        for stream in streams:
+            stream.cancel()
+
+
+def test_1000_cancelled_streams_leave_nothing_behind(served) -> None:
+    engine, server, client = served
+    eid = client.create_agent("m", session_id="s").metadata.id
+    registry = engine.core.registry
+
+    _open_and_cancel(client, eid, BATCH)  # warm the server's thread pool up to its size
+    assert registry.wait_subscribers_at_most(0, timeout=30)
+    for t in _subscriber_threads():
+        t.join(timeout=10)
+    baseline = threading.active_count()
+
+    t0 = time.perf_counter()
+    _open_and_cancel(client, eid, 1000)
+    opened = time.perf_counter() - t0
+    assert registry.wait_subscribers_at_most(0, timeout=30), f"{registry.subscribers()} left"
+    for t in _subscriber_threads():
+        t.join(timeout=10)
+    after = threading.active_count()
+    print(f"\n1000 streams opened+cancelled in {opened:.1f} s; threads {baseline} -> {after}; "
+          f"subscribers {registry.subscribers()}; open stream slots {server.streams.count}")
+    assert _subscriber_threads() == []
+    assert server.streams.count == 0
+    assert after <= baseline  # pool workers are reused, never more than the warm-up's
+    # The execution still works and has no stale subscribers to feed.
+    assert client.update_status(eid, wire.AgentExecutionStatus(error="x")).status.version == 2
+
+
+def test_stream_bound_refuses_at_once_and_unary_still_answers(data_dir) -> None:
+    with Engine(data_dir) as engine:
+        server = EdgeServer(engine, "127.0.0.1:0", max_streams=50).start()
+        client = StigmerClient(server.address)
+        try:
+            eid = client.create_agent("m", session_id="s").metadata.id
+            streams = [client.watch(eid) for _ in range(50)]
+            for stream in streams:
+                next(stream)
+            t0 = time.perf_counter()
+            extra = client.watch(eid)
+            with pytest.raises(grpc.RpcError) as info:
+                next(extra)
+            refused_in = time.perf_counter() - t0
+            assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert "50" in info.value.details()
+            assert refused_in < 1.0
+            assert client.get(eid).metadata.id == eid
+            assert client.update_status(eid, wire.AgentExecutionStatus(error="e")).status.version == 2
+            for stream in streams:  # they still deliver
+                assert next(stream).status.version == 2
+            streams[0].cancel()
+            assert engine.core.registry.wait_subscribers_at_most(49, timeout=10)
+            assert server.streams.wait_count_at_most(49, timeout=10)
+            again = client.watch(eid)
+            assert next(again).status.version == 2  # a freed slot can be used again
+            for stream in [*streams[1:], again]:
+                stream.cancel()
+        finally:
+            client.close()
+            server.stop(grace=1)
+
+
+def test_status_builder_coalesces_and_delivers_the_final_state(served) -> None:
+    _, _, client = served
+    eid = client.create_workflow(workflow_id="wf").metadata.id
+    seen = []
+    watcher = threading.Thread(target=lambda: seen.extend(client.watch(eid)))
+    watcher.start()
+    with StatusBuilder(client, eid) as builder:
+        builder.start()
+        for i in range(10_000):
+            builder.set_task(f"task-{i % 20}", task_name=f"n{i}", status=2 if i < 9_980 else 3)
+        builder.complete()
+    final = builder.status()
+    print(f"\n{builder.changes} changes sent in {builder.rpcs} updateStatus RPCs")
+    assert builder.changes == 10_002
+    assert builder.rpcs < builder.changes / 10
+    watcher.join(timeout=30)
+    assert not watcher.is_alive()
+    last = seen[-1].status
+    assert last.phase == phases.COMPLETED
+    assert list(last.tasks) == list(final.tasks) and last.completed_at == final.completed_at
+    assert all(t.status == 3 for t in last.tasks)
+    assert client.get(eid).status.tasks == final.tasks
