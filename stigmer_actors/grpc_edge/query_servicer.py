@@ -70,7 +70,9 @@ def query_handler(core: Core, wk: WireKind, streams: OpenStreams) -> grpc.Generi
                 abort(context, error)
             if not streams.attach(subscription):
                 return
-            context.add_callback(subscription.close)
+            if not context.add_callback(subscription.close):
+                return  # the client already cancelled: the callback would never run
+
             while True:
                 try:
                     snapshot = subscription.next_snapshot()
