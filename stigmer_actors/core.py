@@ -9,11 +9,10 @@ send the stored bytes without re-serializing; ``Engine`` wraps it for embedding.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from google.protobuf.message import Message
-from pykka import ActorDeadError
+from pykka import ActorDeadError, ActorRef
 
 from stigmer_actors.actors.execution import ExecutionActor
 from stigmer_actors.actors.registry import ExecutionRegistry
@@ -33,7 +32,7 @@ from stigmer_actors.messages import (
     Update,
     UpdateStatus,
 )
-from stigmer_actors.store.listing import list_ids
+from stigmer_actors.store.listing import ListQuery, list_ids
 from stigmer_actors.store.rocks import RocksStore
 from stigmer_actors.subscription import NewestStateBox, Subscription
 
@@ -50,7 +49,7 @@ class Core:
         self.store = store
         self.registry = ExecutionRegistry(self._spawn, idle_timeout)
 
-    def _spawn(self, execution_id: str):  # noqa: ANN202 (pykka's ActorRef)
+    def _spawn(self, execution_id: str) -> ActorRef:
         return ExecutionActor.start(execution_id, self.store, self.registry)
 
     def call(self, execution_id: str, command: Command) -> Snapshot:
@@ -99,25 +98,8 @@ class Core:
             raise NotFound(f"{what} {execution_id} does not exist")
         return snapshot
 
-    def list(
-        self,
-        kind: Kind,
-        *,
-        phase: int = phases.UNSPECIFIED,
-        tags: Sequence[str] = (),
-        owner: str = "",
-        page_size: int = 0,
-        page_token: str = "",
-    ) -> SnapshotPage:
-        page = list_ids(
-            self.store,
-            kind,
-            phase=phase,
-            tags=tags,
-            owner=owner,
-            page_size=page_size,
-            page_token=page_token,
-        )
+    def list(self, query: ListQuery) -> SnapshotPage:
+        page = list_ids(self.store, query)
         # An execution deleted between the index scan and this read is simply left out.
         entries = [s for s in map(self._read, page.ids) if s is not None]
         return SnapshotPage(entries, page.next_page_token, page.total_pages)

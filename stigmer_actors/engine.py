@@ -16,6 +16,7 @@ from google.protobuf.message import Message
 from stigmer_actors.core import Core
 from stigmer_actors.domain import kinds, phases
 from stigmer_actors.domain.kinds import Kind
+from stigmer_actors.store.listing import ListQuery
 from stigmer_actors.store.rocks import Durability, RocksStore
 from stigmer_actors.subscription import Subscription
 
@@ -72,14 +73,7 @@ class Engine:
         workflows.
         """
         kind = kinds.BY_NAME[kind] if isinstance(kind, str) else kind
-        page = self.core.list(
-            kind,
-            phase=phase,
-            tags=tags,
-            owner=owner,
-            page_size=page_size,
-            page_token=page_token,
-        )
+        page = self.core.list(ListQuery(kind, phase, tuple(tags), owner, page_size, page_token))
         return Page([s.message() for s in page.entries], page.next_page_token, page.total_pages)
 
     def update(self, execution: Message) -> Message:

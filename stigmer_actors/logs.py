@@ -12,8 +12,11 @@ from loguru import logger
 
 
 def _format(record: dict) -> str:
-    extra = " ".join(f"{k}={v}" for k, v in record["extra"].items())
-    return "{time:YYYY-MM-DD HH:mm:ss.SSS} {level: <7} {message}" + (f" | {extra}" if extra else "") + "\n{exception}"
+    # Values go in through the record, never into the template: an id containing "{" must
+    # not be read as a format field.
+    fields = {k: v for k, v in record["extra"].items() if k != "_kv"}
+    record["extra"]["_kv"] = " | " + " ".join(f"{k}={v}" for k, v in fields.items()) if fields else ""
+    return "{time:YYYY-MM-DD HH:mm:ss.SSS} {level: <7} {message}{extra[_kv]}\n{exception}"
 
 
 def configure(level: str = "INFO") -> None:

@@ -9,7 +9,7 @@ import time
 import grpc
 import pytest
 
-from stigmer_actors import AGENT, WORKFLOW, wire
+from stigmer_actors import AGENT, wire
 from stigmer_actors.domain import phases
 from stigmer_actors.domain.transitions import apply_status
 from stigmer_actors.grpc_edge.server import EdgeServer

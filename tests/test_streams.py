@@ -12,7 +12,6 @@ from stigmer_actors import Engine, wire
 from stigmer_actors.client import StatusBuilder, StigmerClient
 from stigmer_actors.domain import phases
 from stigmer_actors.grpc_edge.server import UNARY_WORKERS, EdgeServer
-from tests.conftest import agent
 
 BATCH = 100  # opening thousands at once can get some CANCELLED by the accept backlog
 
@@ -22,14 +21,19 @@ def _subscriber_threads() -> list[threading.Thread]:
 
 
 def _threads() -> tuple[int, int]:
-    """(pool workers, every other thread): the pool keeps its workers for reuse by design."""
+    """The server's threads: (pool workers, the rest: actors and the reaper).
+
+    The pool keeps its workers for reuse by design, so they are counted apart. Client-side
+    grpc threads (a channel's spin thread comes and goes with its calls) are not counted.
+    """
     names = [t.name for t in threading.enumerate()]
     pool = sum(n.startswith("grpc-worker") for n in names)
-    return pool, len(names) - pool
+    own = sum(n.startswith(("SubscriberActor-", "ExecutionActor-", "execution-reaper")) for n in names)
+    return pool, own
 
 
 def _open_and_cancel(client: StigmerClient, eid: str, count: int) -> None:
-    for start in range(0, count, BATCH):
+    for _ in range(0, count, BATCH):
         streams = [client.watch(eid) for _ in range(BATCH)]
         for stream in streams:
             assert next(stream).metadata.id == eid  # the server has it registered
@@ -55,7 +59,7 @@ def test_1000_cancelled_streams_leave_nothing_behind(served) -> None:
     for t in _subscriber_threads():
         t.join(timeout=10)
     pool, after = _threads()
-    print(f"\n1000 streams opened+cancelled in {opened:.1f} s; threads other than the pool's "
+    print(f"\n1000 streams opened+cancelled in {opened:.1f} s; actor and reaper threads "
           f"{baseline} -> {after}, pool workers {pool}; subscribers {registry.subscribers()}; "
           f"open stream slots {server.streams.count}")
     assert _subscriber_threads() == []

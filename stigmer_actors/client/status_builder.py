@@ -11,6 +11,7 @@ coalesced send loses nothing, and the last state is always sent: ``flush()`` or
 from __future__ import annotations
 
 import threading
+from datetime import datetime, timezone
 from typing import Any
 
 from google.protobuf.message import Message
@@ -174,6 +175,4 @@ class _Change:
 
 
 def _now() -> str:
-    from datetime import datetime, timezone
-
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -10,6 +10,7 @@ import grpc
 
 from stigmer_actors.core import Core
 from stigmer_actors.grpc_edge.contract import WireKind
+from stigmer_actors.grpc_edge.handlers import unary
 from stigmer_actors.grpc_edge.status import guarded
 from stigmer_actors.wire import resource_io
 
@@ -34,9 +35,6 @@ def command_handler(core: Core, wk: WireKind) -> grpc.GenericRpcHandler:
     @guarded(f"{name}.delete")
     def delete(request, context):  # noqa: ANN001, ANN202
         return core.delete(request.value, kind).data
-
-    def unary(fn, request_cls):  # noqa: ANN001, ANN202
-        return grpc.unary_unary_rpc_method_handler(fn, request_deserializer=request_cls.FromString)
 
     return grpc.method_handlers_generic_handler(
         wk.command_service,

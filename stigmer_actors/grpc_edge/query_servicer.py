@@ -16,7 +16,9 @@ from stigmer_actors.core import Core, SnapshotPage
 from stigmer_actors.domain.errors import EngineError, InvalidArgument
 from stigmer_actors.grpc_edge.contract import WireKind
 from stigmer_actors.grpc_edge.status import abort, guarded
+from stigmer_actors.grpc_edge.handlers import unary
 from stigmer_actors.grpc_edge.streams import OpenStreams
+from stigmer_actors.store.listing import ListQuery
 
 
 def query_handler(core: Core, wk: WireKind, streams: OpenStreams) -> grpc.GenericRpcHandler:
@@ -39,11 +41,8 @@ def query_handler(core: Core, wk: WireKind, streams: OpenStreams) -> grpc.Generi
     def list_(request, context):  # noqa: ANN001, ANN202
         return page_response(
             core.list(
-                kind,
-                phase=request.phase,
-                tags=list(request.tags),
-                page_size=request.page_size,
-                page_token=request.page_token,
+                ListQuery(kind, request.phase, tuple(request.tags), "", request.page_size,
+                          request.page_token)
             )
         )
 
@@ -53,7 +52,8 @@ def query_handler(core: Core, wk: WireKind, streams: OpenStreams) -> grpc.Generi
         if not owner:
             raise InvalidArgument(f"{wk.owner_field} is empty")
         return page_response(
-            core.list(kind, owner=owner, page_size=request.page_size, page_token=request.page_token)
+            core.list(ListQuery(kind, owner=owner, page_size=request.page_size,
+                                page_token=request.page_token))
         )
 
     def subscribe(request, context: grpc.ServicerContext) -> Iterator[bytes]:  # noqa: ANN001
@@ -83,9 +83,6 @@ def query_handler(core: Core, wk: WireKind, streams: OpenStreams) -> grpc.Generi
             if subscription is not None:
                 subscription.close()
             streams.release(subscription)
-
-    def unary(fn, request_cls):  # noqa: ANN001, ANN202
-        return grpc.unary_unary_rpc_method_handler(fn, request_deserializer=request_cls.FromString)
 
     return grpc.method_handlers_generic_handler(
         wk.query_service,

@@ -29,6 +29,19 @@ _TOKEN_MAGIC = "p1:"
 
 
 @dataclass(frozen=True)
+class ListQuery:
+    """What a listing asks for: every filter given must match (tags: all of them)."""
+
+    kind: Kind
+    phase: int = phases.UNSPECIFIED
+    tags: Sequence[str] = ()
+    owner: str = ""
+    """Session id (agents) or workflow / workflow instance id (workflows)."""
+    page_size: int = 0
+    page_token: str = ""
+
+
+@dataclass(frozen=True)
 class Page:
     ids: list[str]
     next_page_token: str
@@ -58,17 +71,10 @@ def decode_token(token: str) -> str | int:
     return check_id(text[len(_TOKEN_MAGIC):], "page_token")
 
 
-def list_ids(
-    store: RocksStore,
-    kind: Kind,
-    *,
-    phase: int = phases.UNSPECIFIED,
-    tags: Sequence[str] = (),
-    owner: str = "",
-    page_size: int = 0,
-    page_token: str = "",
-) -> Page:
-    """One page of the ids matching every filter given (tags: all of them must be present)."""
+def list_ids(store: RocksStore, query: ListQuery) -> Page:
+    """One page of the ids matching ``query``."""
+    kind, phase, tags, owner = query.kind, query.phase, query.tags, query.owner
+    page_size, page_token = query.page_size, query.page_token
     if page_size < 0:
         raise InvalidArgument(f"page_size is {page_size}; it must be 0 (default) or positive")
     if phase not in phases.NAMES:
