@@ -125,3 +125,19 @@ def test_status_builder_coalesces_and_delivers_the_final_state(served) -> None:
     assert list(last.tasks) == list(final.tasks) and last.completed_at == final.completed_at
     assert all(t.status == 3 for t in last.tasks)
     assert client.get(eid).status.tasks == final.tasks
+
+
+def test_disconnected_client_is_unsubscribed(served) -> None:
+    engine, server, client = served
+    eid = client.create_agent("m", session_id="s").metadata.id
+    other = StigmerClient(server.address)  # its own connection, closed under open streams
+    streams = [other.watch(eid) for _ in range(50)]
+    for stream in streams:
+        next(stream)
+    assert engine.core.registry.subscribers() == 50
+    other.close()
+    assert engine.core.registry.wait_subscribers_at_most(0, timeout=10)
+    assert server.streams.wait_count_at_most(0, timeout=10)
+    for t in _subscriber_threads():
+        t.join(timeout=10)
+    assert _subscriber_threads() == []
