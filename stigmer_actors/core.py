@@ -17,21 +17,25 @@ from pykka import ActorDeadError, ActorRef
 from stigmer_actors.actors.execution import ExecutionActor
 from stigmer_actors.actors.registry import ExecutionRegistry
 from stigmer_actors.actors.subscriber import SubscriberActor
+from stigmer_actors.actors.watchdog import Arm, WatchdogActor
 from stigmer_actors.domain import kinds, phases
 from stigmer_actors.domain.errors import EngineError, InvalidArgument, NotFound, Unavailable
 from stigmer_actors.domain.ids import new_id
 from stigmer_actors.domain.kinds import Kind
+from stigmer_actors.domain.timeouts import Timeouts, check_annotations, deadline
 from stigmer_actors.domain.validation import check_id, check_tags
 from stigmer_actors.messages import (
     Command,
     Create,
     Delete,
+    Expire,
     Snapshot,
     Subscribe,
     Unsubscribe,
     Update,
     UpdateStatus,
 )
+from stigmer_actors.store.keys import id_of_index_key, index_prefix, phase_value
 from stigmer_actors.store.listing import ListQuery, list_ids
 from stigmer_actors.store.rocks import RocksStore
 from stigmer_actors.subscription import NewestStateBox, Subscription
@@ -45,12 +49,37 @@ class SnapshotPage:
 
 
 class Core:
-    def __init__(self, store: RocksStore, idle_timeout: float) -> None:
+    def __init__(self, store: RocksStore, idle_timeout: float, timeouts: Timeouts) -> None:
         self.store = store
+        self.timeouts = timeouts
         self.registry = ExecutionRegistry(self._spawn, idle_timeout)
+        self.watchdog = WatchdogActor.start(self._expire)
+        self.rearmed = self._rearm_from_store()
 
     def _spawn(self, execution_id: str) -> ActorRef:
-        return ExecutionActor.start(execution_id, self.store, self.registry)
+        return ExecutionActor.start(
+            execution_id, self.store, self.registry, self.watchdog, self.timeouts
+        )
+
+    def _expire(self, execution_id: str, reason: str) -> None:
+        """The watchdog's way in: an Expire message to the execution's actor, no waiting."""
+        try:
+            self.registry.send(execution_id, Expire(reason))
+        except Unavailable:
+            pass  # closing: the timer re-arms from disk on the next open
+
+    def _rearm_from_store(self) -> int:
+        """Arm the watchdog for every non-terminal execution on disk (after a restart)."""
+        armed = 0
+        for kind in kinds.KINDS:
+            for phase in (phases.PENDING, phases.IN_PROGRESS):
+                for key in self.store.scan(index_prefix(kind, "phase", phase_value(phase))):
+                    snapshot = self._read(id_of_index_key(key))
+                    due = deadline(snapshot.message(), self.timeouts) if snapshot else None
+                    if snapshot is not None and due is not None:
+                        self.watchdog.tell(Arm(snapshot.execution_id, due.reason, due.at))
+                        armed += 1
+        return armed
 
     def call(self, execution_id: str, command: Command) -> Snapshot:
         """Send one command to the execution's actor; raise what it refused with."""
@@ -66,6 +95,7 @@ class Core:
         kind = kinds.of_message(execution)
         kind.check_spec(execution)
         check_tags(execution.metadata.tags, "metadata.tags")
+        check_annotations(execution)
         execution_id = execution.metadata.id or new_id(kind.id_prefix)
         check_id(execution_id, "metadata.id")
         return self.call(execution_id, Create(kind, execution))
@@ -75,6 +105,7 @@ class Core:
         execution_id = check_id(execution.metadata.id, "metadata.id")
         kind.check_spec(execution)
         check_tags(execution.metadata.tags, "metadata.tags")
+        check_annotations(execution)
         return self.call(execution_id, Update(kind, execution))
 
     def update_status(self, execution_id: str, status: Message | None) -> Snapshot:
@@ -121,6 +152,7 @@ class Core:
         return Subscription(box, release)
 
     def close(self) -> None:
+        self.watchdog.stop()  # first: no Expire may race the actors' shutdown
         self.registry.close()
 
     def _read(self, execution_id: str) -> Snapshot | None:

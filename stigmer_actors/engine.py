@@ -16,6 +16,7 @@ from google.protobuf.message import Message
 from stigmer_actors.core import Core
 from stigmer_actors.domain import kinds, phases
 from stigmer_actors.domain.kinds import Kind
+from stigmer_actors.domain.timeouts import Timeouts
 from stigmer_actors.store.listing import ListQuery
 from stigmer_actors.store.rocks import Durability, RocksStore
 from stigmer_actors.subscription import Subscription
@@ -38,6 +39,9 @@ class Engine:
     ``durability``: ``"wal"`` (default) survives a process crash; ``"sync"`` fsyncs every
     accepted change and survives power loss. ``idle_timeout``: seconds after which an
     execution's actor (a thread) is stopped when unused; it reloads from disk on demand.
+    ``pending_timeout`` / ``heartbeat_timeout``: seconds after which an execution still
+    PENDING, or IN_PROGRESS without updates, is failed with a message saying why (0: never;
+    see ``domain/timeouts.py`` for the per-execution annotations).
     """
 
     def __init__(
@@ -46,9 +50,11 @@ class Engine:
         *,
         durability: Durability = "wal",
         idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+        pending_timeout: float = Timeouts.pending,
+        heartbeat_timeout: float = Timeouts.heartbeat,
     ) -> None:
         self.store = RocksStore(data_dir, durability)
-        self.core = Core(self.store, idle_timeout)
+        self.core = Core(self.store, idle_timeout, Timeouts(pending_timeout, heartbeat_timeout))
 
     def create(self, execution: Message) -> Message:
         """Create an AgentExecution or WorkflowExecution; returns it as stored (PENDING)."""

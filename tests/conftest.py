@@ -17,7 +17,7 @@ def data_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def engine(data_dir: Path) -> Iterator[Engine]:
-    with Engine(data_dir) as e:
+    with Engine(data_dir, pending_timeout=0, heartbeat_timeout=0) as e:
         yield e
 
 
@@ -41,7 +41,9 @@ def served(data_dir: Path):
     from stigmer_actors.client import StigmerClient
     from stigmer_actors.grpc_edge.server import EdgeServer
 
-    engine = Engine(data_dir)
+    # Timers off: these tests are about the wire, and a loaded machine must not turn a slow
+    # test's PENDING execution into a watchdog FAILED (tests/test_watchdog.py covers those).
+    engine = Engine(data_dir, pending_timeout=0, heartbeat_timeout=0)
     server = EdgeServer(engine, "127.0.0.1:0", max_streams=1200).start()
     client = StigmerClient(server.address)
     try:

@@ -109,7 +109,7 @@ def _storm(engine: Engine, execution_id: str, joiners: list[Watcher]) -> list[tu
 
 
 def test_32_writers_lose_nothing_and_every_subscriber_sees_order(data_dir: Path) -> None:
-    engine = Engine(data_dir)
+    engine = Engine(data_dir, pending_timeout=0)  # the storm, not the watchdog, is under test
     created = engine.create(agent())
     eid = created.metadata.id
     early = [Watcher(engine.subscribe(eid)).start() for _ in range(4)]
@@ -145,7 +145,7 @@ def test_32_writers_lose_nothing_and_every_subscriber_sees_order(data_dir: Path)
     assert len(joiners) > 30  # ~0.5% of 16,000 calls: the random joins really happened
 
     engine.close()
-    with Engine(data_dir) as reopened:
+    with Engine(data_dir, pending_timeout=0) as reopened:
         assert reopened.get(eid) == final
 
 

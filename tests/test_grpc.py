@@ -195,7 +195,7 @@ def test_32_thread_race_over_grpc(served) -> None:
         for call in range(CALLS):
             status = _status(thread, call)
             mine.append((client.update_status(eid, status).status.version, status))
-            if rng.random() < 0.002:  # a watcher joins mid-race
+            if rng.random() < 0.001:  # a watcher joins mid-race
                 joiner = threading.Thread(target=watch, args=(f"{thread}-{call}",))
                 joiner.start()
                 with lock:
@@ -222,7 +222,7 @@ def test_32_thread_race_over_grpc(served) -> None:
     for t in watch_threads + joiners:
         t.join(timeout=30)
         assert not t.is_alive(), "a watcher hung after the terminal update"
-    assert len(joiners) >= 10 and len(watchers) == 4 + len(joiners)
+    assert len(joiners) >= 5 and len(watchers) == 4 + len(joiners)
     for versions in watchers:
         assert versions == sorted(set(versions)) and versions[-1] == final.status.version
     assert all(state == final for state in last.values())

@@ -8,6 +8,10 @@ subscribers receive snapshots in exactly that order. Subscribing is a message to
 current state is sent and the subscriber registered in the same step, so nothing written
 between the two can be missed.
 
+Timeouts: the actor arms the watchdog when its phase changes; when a deadline passes the
+watchdog sends ``Expire`` and the actor fails the execution like any other change (see
+``actors/watchdog.py``), so watchers always hear about it.
+
 Failure handling ("restart from disk"): a request the domain refuses is returned as an
 EngineError and changes nothing. Any other exception, and any store failure, drops the
 cached state, so the next message reloads it from the store; the failed request gets
@@ -16,20 +20,27 @@ INTERNAL or UNAVAILABLE and nothing is broadcast. The actor itself keeps serving
 
 from __future__ import annotations
 
+import time
+from datetime import datetime, timezone
+
 from google.protobuf.message import Message
 from loguru import logger
 from pykka import ActorDeadError, ActorRef
 
 from stigmer_actors.actors.base import UnregisteredActor
 from stigmer_actors.actors.registry import ExecutionRegistry
+from stigmer_actors.actors.watchdog import Arm, Disarm
+from stigmer_actors.domain import phases
 from stigmer_actors.domain.errors import AlreadyExists, EngineError, Internal, NotFound, Unavailable
 from stigmer_actors.domain.kinds import BY_TAG, Kind
+from stigmer_actors.domain.timeouts import Timeouts, deadline, failure_message
 from stigmer_actors.domain.transitions import apply_status, apply_update, created
 from stigmer_actors.messages import (
     Closed,
     Command,
     Create,
     Delete,
+    Expire,
     Snapshot,
     Subscribe,
     Unsubscribe,
@@ -41,11 +52,21 @@ from stigmer_actors.store.rocks import RocksStore
 
 
 class ExecutionActor(UnregisteredActor):
-    def __init__(self, execution_id: str, store: RocksStore, registry: ExecutionRegistry) -> None:
+    def __init__(
+        self,
+        execution_id: str,
+        store: RocksStore,
+        registry: ExecutionRegistry,
+        watchdog: ActorRef,
+        timeouts: Timeouts,
+    ) -> None:
         super().__init__()
         self._id = execution_id
         self._store = store
         self._registry = registry
+        self._watchdog = watchdog
+        self._timeouts = timeouts
+        self._armed: tuple[str, float] | None = None
         self._log = logger.bind(execution_id=execution_id)
         self._loaded = False
         self._kind: Kind | None = None
@@ -93,6 +114,8 @@ class ExecutionActor(UnregisteredActor):
             return self._commit(message.kind, current)
         if isinstance(message, Delete):
             return self._delete(message.kind)
+        if isinstance(message, Expire):
+            return self._expire(message.reason)
         raise TypeError(f"unknown command {message!r}")
 
     def _load(self) -> None:
@@ -140,7 +163,39 @@ class ExecutionActor(UnregisteredActor):
         self._remember(kind, execution, data)
         assert self._snapshot is not None
         self._fan_out(self._snapshot)
+        self._arm(execution)
         return self._snapshot
+
+    def _arm(self, execution: Message) -> None:
+        """Tell the watchdog when this execution's timer changes (phase or timeout), not per update."""
+        due = deadline(execution, self._timeouts)
+        armed = (due.reason, due.timeout) if due else None
+        if armed == self._armed:
+            return
+        self._armed = armed
+        if due is None:
+            self._watchdog.tell(Disarm(self._id))
+        else:
+            self._watchdog.tell(Arm(self._id, due.reason, due.at))
+
+    def _expire(self, reason: str) -> Snapshot | None:
+        """A deadline passed: fail the execution if it is really still due, else re-arm."""
+        try:
+            current = self._current(None)
+        except NotFound:
+            return None  # deleted meanwhile
+        due = deadline(current, self._timeouts)
+        if due is None or due.reason != reason:
+            return None  # the phase moved on (or the timer was turned off)
+        if due.at > time.time():
+            self._watchdog.tell(Arm(self._id, due.reason, due.at))  # updates came in since
+            return None
+        assert self._kind is not None
+        error = failure_message(reason, due.timeout, self._kind.name)
+        self._log.warning("failing execution: {error}", error=error)
+        failed = self._kind.status_cls(phase=phases.FAILED, error=error, completed_at=_now_iso())
+        apply_status(self._kind, current, failed)
+        return self._commit(self._kind, current)
 
     def _delete(self, kind: Kind | None) -> Snapshot:
         self._current(kind)
@@ -161,6 +216,8 @@ class ExecutionActor(UnregisteredActor):
         self._fan_out(gone)
         self._kind = self._execution = self._snapshot = None
         self._index = frozenset()
+        self._armed = None
+        self._watchdog.tell(Disarm(self._id))
         self._log.debug("deleted")
         return gone
 
@@ -193,3 +250,7 @@ class ExecutionActor(UnregisteredActor):
                 del self._subscribers[urn]
         if snapshot.final:
             self._subscribers.clear()
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -54,6 +54,15 @@ class ExecutionRegistry:
 
     def ask(self, execution_id: str, command: Any) -> Any:
         """Send ``command`` to the id's actor (spawning it if needed) and wait for the reply."""
+        # Enqueued outside the lock: pending > 0 already keeps the actor from eviction.
+        return self._enter(execution_id).ask(command)
+
+    def send(self, execution_id: str, command: Any) -> None:
+        """Like ``ask`` without waiting for the reply (for senders that must never block)."""
+        self._enter(execution_id).tell(command)
+
+    def _enter(self, execution_id: str) -> ActorRef:
+        """The id's actor, spawned if needed, with one more message counted in."""
         with self._lock:
             if self._closed:
                 raise Unavailable("the engine is closed")
@@ -62,8 +71,7 @@ class ExecutionRegistry:
                 entry = self._entries[execution_id] = _Entry(self._spawn(execution_id))
                 self.spawned += 1
             entry.pending += 1
-        # Enqueued outside the lock: pending > 0 already keeps the actor from eviction.
-        return entry.ref.ask(command)
+            return entry.ref
 
     def tell_if_live(self, execution_id: str, command: Any) -> None:
         """Send without waiting, only if the actor is live (never spawns one for it)."""

@@ -11,6 +11,7 @@ from pathlib import Path
 from loguru import logger
 
 from stigmer_actors import logs
+from stigmer_actors.domain.timeouts import Timeouts
 from stigmer_actors.engine import Engine
 from stigmer_actors.grpc_edge.server import DEFAULT_ADDRESS, DEFAULT_MAX_STREAMS, EdgeServer
 from stigmer_actors.store.rocks import DURABILITIES
@@ -28,6 +29,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", type=Path, default=None, help="RocksDB data directory")
     p.add_argument("--durability", choices=DURABILITIES, default="wal")
     p.add_argument("--max-streams", type=int, default=DEFAULT_MAX_STREAMS)
+    p.add_argument("--pending-timeout", type=float, default=Timeouts.pending, metavar="SECONDS",
+                   help="fail executions no runner picked up in this time (0: never)")
+    p.add_argument("--heartbeat-timeout", type=float, default=Timeouts.heartbeat, metavar="SECONDS",
+                   help="fail IN_PROGRESS executions with no update in this time (0: never)")
     p.add_argument("--log-level", default="INFO")
     p.set_defaults(run=run)
 
@@ -38,7 +43,12 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    engine = Engine(data_dir, durability=args.durability)
+    engine = Engine(
+        data_dir,
+        durability=args.durability,
+        pending_timeout=args.pending_timeout,
+        heartbeat_timeout=args.heartbeat_timeout,
+    )
     try:
         server = EdgeServer(engine, args.address, args.max_streams).start()
     except OSError as error:

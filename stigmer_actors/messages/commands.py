@@ -55,4 +55,11 @@ class Unsubscribe:
     subscriber_urn: str
 
 
-Command = Union[Create, Update, UpdateStatus, Delete, Subscribe, Unsubscribe]
+@dataclass(frozen=True, slots=True)
+class Expire:
+    """From the watchdog: this execution's ``reason`` deadline passed; fail it if still due."""
+
+    reason: str
+
+
+Command = Union[Expire, Create, Update, UpdateStatus, Delete, Subscribe, Unsubscribe]

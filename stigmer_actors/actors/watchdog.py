@@ -1,0 +1,113 @@
+"""WatchdogActor: fires when an execution's deadline passes, without polling anything.
+
+Deadlines live in a heap in this actor. One ticker thread sleeps until the earliest one
+and then tells the actor ``Tick``; the actor hands each due execution to ``expire``, which
+sends an ``Expire`` to that execution's own actor. The execution actor decides: if an update
+came in since (the heartbeat moved), it arms a later deadline instead; otherwise it fails
+the execution through its normal persist-then-broadcast path, so the watchers see it.
+
+Execution actors arm the watchdog only when their phase changes, not on every update, so
+the hot path pays no extra wake for it.
+"""
+
+from __future__ import annotations
+
+import heapq
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from loguru import logger
+from pykka import ActorDeadError
+
+from stigmer_actors.actors.base import UnregisteredActor
+
+
+@dataclass(frozen=True, slots=True)
+class Arm:
+    """Watch ``execution_id`` until ``at`` (epoch seconds); replaces any earlier arm."""
+
+    execution_id: str
+    reason: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Disarm:
+    execution_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Tick:
+    pass
+
+
+class WatchdogActor(UnregisteredActor):
+    def __init__(self, expire: Callable[[str, str], None]) -> None:
+        super().__init__()
+        self._expire = expire
+        self._heap: list[tuple[float, str, str]] = []
+        self._armed: dict[str, tuple[float, str]] = {}
+        self._cond = threading.Condition()
+        self._next: float | None = None
+        self._stopping = False
+        self.fired: dict[str, int] = {}
+        """How many deadlines passed, by reason (for stats)."""
+        self._ticker = threading.Thread(target=self._tick_loop, name="watchdog-ticker", daemon=True)
+
+    def on_start(self) -> None:
+        self._ticker.start()
+
+    def on_stop(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        self._ticker.join()
+
+    def on_receive(self, message: Arm | Disarm | _Tick) -> None:
+        if isinstance(message, Arm):
+            self._armed[message.execution_id] = (message.at, message.reason)
+            heapq.heappush(self._heap, (message.at, message.execution_id, message.reason))
+        elif isinstance(message, Disarm):
+            self._armed.pop(message.execution_id, None)
+        else:
+            self._fire_due()
+        self._drop_stale_head()
+        with self._cond:
+            self._next = self._heap[0][0] if self._heap else None
+            self._cond.notify_all()
+
+    def armed(self) -> int:
+        return len(self._armed)
+
+    def _fire_due(self) -> None:
+        now = time.time()
+        while self._heap and self._heap[0][0] <= now:
+            at, execution_id, reason = heapq.heappop(self._heap)
+            if self._armed.get(execution_id) != (at, reason):
+                continue  # superseded by a later arm, or disarmed
+            del self._armed[execution_id]
+            self.fired[reason] = self.fired.get(reason, 0) + 1
+            logger.bind(execution_id=execution_id).info("{reason} deadline passed", reason=reason)
+            self._expire(execution_id, reason)
+
+    def _drop_stale_head(self) -> None:
+        while self._heap and self._armed.get(self._heap[0][1]) != (self._heap[0][0], self._heap[0][2]):
+            heapq.heappop(self._heap)
+
+    def _tick_loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stopping:
+                    delay = None if self._next is None else self._next - time.time()
+                    if delay is not None and delay <= 0:
+                        break
+                    self._cond.wait(delay)
+                if self._stopping:
+                    return
+                self._next = None  # the actor sets the next one after this tick
+            try:
+                self.actor_ref.tell(_Tick())
+            except ActorDeadError:
+                return
