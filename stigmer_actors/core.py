@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from google.protobuf.message import Message
 from pykka import ActorDeadError, ActorRef
 
+from stigmer_actors.actors.dispatch import DispatchActor, PhaseChanged
 from stigmer_actors.actors.execution import ExecutionActor
 from stigmer_actors.actors.registry import ExecutionRegistry
 from stigmer_actors.actors.subscriber import SubscriberActor
@@ -54,11 +55,12 @@ class Core:
         self.timeouts = timeouts
         self.registry = ExecutionRegistry(self._spawn, idle_timeout)
         self.watchdog = WatchdogActor.start(self._expire)
-        self.rearmed = self._rearm_from_store()
+        self.dispatcher = DispatchActor.start()
+        self.rearmed = self._resume_from_store()
 
     def _spawn(self, execution_id: str) -> ActorRef:
         return ExecutionActor.start(
-            execution_id, self.store, self.registry, self.watchdog, self.timeouts
+            execution_id, self.store, self.registry, self.watchdog, self.dispatcher, self.timeouts
         )
 
     def _expire(self, execution_id: str, reason: str) -> None:
@@ -68,15 +70,20 @@ class Core:
         except Unavailable:
             pass  # closing: the timer re-arms from disk on the next open
 
-    def _rearm_from_store(self) -> int:
-        """Arm the watchdog for every non-terminal execution on disk (after a restart)."""
+    def _resume_from_store(self) -> int:
+        """After a (re)start: queue every PENDING execution for the runners and arm the
+        watchdog for every non-terminal one, from what is on disk. Returns how many armed."""
         armed = 0
         for kind in kinds.KINDS:
             for phase in (phases.PENDING, phases.IN_PROGRESS):
                 for key in self.store.scan(index_prefix(kind, "phase", phase_value(phase))):
                     snapshot = self._read(id_of_index_key(key))
-                    due = deadline(snapshot.message(), self.timeouts) if snapshot else None
-                    if snapshot is not None and due is not None:
+                    if snapshot is None:
+                        continue
+                    if phase == phases.PENDING:
+                        self.dispatcher.tell(PhaseChanged(snapshot.execution_id, kind, phase))
+                    due = deadline(snapshot.message(), self.timeouts)
+                    if due is not None:
                         self.watchdog.tell(Arm(snapshot.execution_id, due.reason, due.at))
                         armed += 1
         return armed
@@ -154,6 +161,7 @@ class Core:
     def close(self) -> None:
         self.watchdog.stop()  # first: no Expire may race the actors' shutdown
         self.registry.close()
+        self.dispatcher.stop()
 
     def _read(self, execution_id: str) -> Snapshot | None:
         found = self.store.load(execution_id)

@@ -8,7 +8,9 @@ subscribers receive snapshots in exactly that order. Subscribing is a message to
 current state is sent and the subscriber registered in the same step, so nothing written
 between the two can be missed.
 
-Timeouts: the actor arms the watchdog when its phase changes; when a deadline passes the
+Phase changes (only those, not every update) are also told to the DispatchActor, which
+hands PENDING executions to runners. Timeouts: the actor arms the watchdog when its phase
+changes; when a deadline passes the
 watchdog sends ``Expire`` and the actor fails the execution like any other change (see
 ``actors/watchdog.py``), so watchers always hear about it.
 
@@ -28,6 +30,7 @@ from loguru import logger
 from pykka import ActorDeadError, ActorRef
 
 from stigmer_actors.actors.base import UnregisteredActor
+from stigmer_actors.actors.dispatch import GONE, PhaseChanged
 from stigmer_actors.actors.registry import ExecutionRegistry
 from stigmer_actors.actors.watchdog import Arm, Disarm
 from stigmer_actors.domain import phases
@@ -58,6 +61,7 @@ class ExecutionActor(UnregisteredActor):
         store: RocksStore,
         registry: ExecutionRegistry,
         watchdog: ActorRef,
+        dispatcher: ActorRef,
         timeouts: Timeouts,
     ) -> None:
         super().__init__()
@@ -65,8 +69,10 @@ class ExecutionActor(UnregisteredActor):
         self._store = store
         self._registry = registry
         self._watchdog = watchdog
+        self._dispatcher = dispatcher
         self._timeouts = timeouts
         self._armed: tuple[str, float] | None = None
+        self._announced_phase: int | None = None
         self._log = logger.bind(execution_id=execution_id)
         self._loaded = False
         self._kind: Kind | None = None
@@ -164,6 +170,9 @@ class ExecutionActor(UnregisteredActor):
         assert self._snapshot is not None
         self._fan_out(self._snapshot)
         self._arm(execution)
+        if execution.status.phase != self._announced_phase:
+            self._announced_phase = execution.status.phase
+            self._dispatcher.tell(PhaseChanged(self._id, kind, execution.status.phase))
         return self._snapshot
 
     def _arm(self, execution: Message) -> None:
@@ -218,6 +227,8 @@ class ExecutionActor(UnregisteredActor):
         self._index = frozenset()
         self._armed = None
         self._watchdog.tell(Disarm(self._id))
+        self._announced_phase = None
+        self._dispatcher.tell(PhaseChanged(self._id, gone.kind, GONE))
         self._log.debug("deleted")
         return gone
 

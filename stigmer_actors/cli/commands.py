@@ -50,6 +50,8 @@ def add_parsers(
     d = commands.add_parser("delete", parents=[common], help="delete an execution")
     d.add_argument("id")
     d.set_defaults(run=run_delete)
+    r = commands.add_parser("runners", parents=[common], help="connected runners, what they hold")
+    r.set_defaults(run=run_runners)
     u = commands.add_parser("update-status", parents=[address], help="merge a status update")
     u.add_argument("id")
     u.add_argument("--phase", type=_phase, default=phases.UNSPECIFIED)
@@ -117,4 +119,18 @@ def run_update_status(args: argparse.Namespace, client: StigmerClient) -> int:
     if args.error:
         status.error = args.error
     _print(args, client.update_status(args.id, status))
+    return 0
+
+
+def run_runners(args: argparse.Namespace, client: StigmerClient) -> int:
+    listing = client.runners()
+    if args.json:
+        print(json.dumps(json_format.MessageToDict(listing), separators=(",", ":")))
+        return 0
+    for r in listing.runners:
+        kind = "agent" if r.kind == 1 else "workflow"
+        held = ", ".join(r.holding) or "-"
+        print(f"{r.runner_id}  {kind}  capacity {r.capacity}  claimed {r.claimed}  holding {held}")
+    queued = ", ".join(f"{k} {v}" for k, v in sorted(listing.queued.items()))
+    print(f"{len(listing.runners)} runners connected; waiting for a runner: {queued}")
     return 0

@@ -32,6 +32,7 @@ class StigmerClient:
                 self._channel
             ),
         }
+        self._dispatch = wire.dispatch_grpc.RunnerDispatchStub(self._channel)
         self._query = {
             AGENT: wire.agent_query_grpc.AgentExecutionQueryControllerStub(self._channel),
             kinds.WORKFLOW: wire.workflow_query_grpc.WorkflowExecutionQueryControllerStub(
@@ -129,6 +130,23 @@ class StigmerClient:
             request = wk.subscribe_request(execution_id=execution_id)
         return self._query[kind].subscribe(request)
 
+    def claim(self, kind: Kind, runner_id: str, capacity: int = 1) -> Iterator[Message]:
+        """A runner's work stream: PENDING executions of ``kind``, each given to one runner.
+
+        Move each to IN_PROGRESS (or end it) to get the next one; ``.cancel()`` ends it.
+        """
+        request = wire.dispatch.ClaimRequest(
+            kind=wire.dispatch.AGENT if kind is AGENT else wire.dispatch.WORKFLOW,
+            runner_id=runner_id,
+            capacity=capacity,
+        )
+        stream = self._dispatch.claim(request)
+        return _Claimed(stream)
+
+    def runners(self) -> Message:
+        """The connected runners, what each holds, and how many executions wait per kind."""
+        return self._dispatch.listRunners(wire.dispatch.ListRunnersRequest(), timeout=self.timeout)
+
     def close(self) -> None:
         self._channel.close()
 
@@ -137,3 +155,20 @@ class StigmerClient:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+class _Claimed:
+    """Unwraps ClaimedExecution into the execution message; ``cancel()`` ends the stream."""
+
+    def __init__(self, stream: grpc.Call) -> None:
+        self._stream = stream
+
+    def __iter__(self) -> _Claimed:
+        return self
+
+    def __next__(self) -> Message:
+        claimed = next(self._stream)
+        return getattr(claimed, claimed.WhichOneof("execution"))
+
+    def cancel(self) -> None:
+        self._stream.cancel()

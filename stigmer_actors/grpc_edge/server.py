@@ -1,4 +1,5 @@
-"""The daemon's gRPC server: the four Stigmer services, health, reflection, shutdown.
+"""The daemon's gRPC server: the four Stigmer services, runner dispatch, health,
+reflection, shutdown.
 
 Thread-pool grpcio (no asyncio). The pool has one thread per allowed stream plus
 ``UNARY_WORKERS`` more, so unary calls keep being answered when every stream slot is taken.
@@ -15,6 +16,8 @@ from grpc_reflection.v1alpha import reflection
 from stigmer_actors.engine import Engine
 from stigmer_actors.grpc_edge.command_servicer import command_handler
 from stigmer_actors.grpc_edge.contract import WIRE_KINDS
+from stigmer_actors.grpc_edge.dispatch_servicer import SERVICE as DISPATCH_SERVICE
+from stigmer_actors.grpc_edge.dispatch_servicer import dispatch_handler
 from stigmer_actors.grpc_edge.query_servicer import query_handler
 from stigmer_actors.grpc_edge.streams import OpenStreams
 
@@ -44,6 +47,10 @@ class EdgeServer:
                 (command_handler(engine.core, wk), query_handler(engine.core, wk, self.streams))
             )
             services += [wk.command_service, wk.query_service]
+        self._server.add_generic_rpc_handlers(
+            (dispatch_handler(engine.core, engine.core.dispatcher, self.streams),)
+        )
+        services.append(DISPATCH_SERVICE)
         self._health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         for name in ["", *services]:

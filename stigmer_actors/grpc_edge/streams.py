@@ -8,8 +8,13 @@ queueing behind the others, and the pool keeps threads free for unary calls.
 from __future__ import annotations
 
 import threading
+from typing import Protocol
 
-from stigmer_actors.subscription import Subscription
+
+class Closable(Protocol):
+    """An open stream's server side: a subscription or a runner's claim."""
+
+    def close(self) -> None: ...
 
 
 class OpenStreams:
@@ -19,7 +24,7 @@ class OpenStreams:
         self.limit = limit
         self._lock = threading.Condition(threading.Lock())
         self._reserved = 0
-        self._open: set[Subscription] = set()
+        self._open: set[Closable] = set()
         self._closing = False
 
     def reserve(self) -> bool:
@@ -30,19 +35,19 @@ class OpenStreams:
             self._reserved += 1
             return True
 
-    def attach(self, subscription: Subscription) -> bool:
-        """Track an opened subscription; False (caller closes it) when shutting down."""
+    def attach(self, stream: Closable) -> bool:
+        """Track an opened stream; False (caller ends it) when shutting down."""
         with self._lock:
             if self._closing:
                 return False
-            self._open.add(subscription)
+            self._open.add(stream)
             return True
 
-    def release(self, subscription: Subscription | None) -> None:
+    def release(self, stream: Closable | None) -> None:
         with self._lock:
             self._reserved -= 1
-            if subscription is not None:
-                self._open.discard(subscription)
+            if stream is not None:
+                self._open.discard(stream)
             self._lock.notify_all()
 
     @property
@@ -59,6 +64,6 @@ class OpenStreams:
         """End every open stream (each then finishes with OK) and refuse new ones."""
         with self._lock:
             self._closing = True
-            subscriptions = list(self._open)
-        for subscription in subscriptions:
-            subscription.close()
+            open_streams = list(self._open)
+        for stream in open_streams:
+            stream.close()

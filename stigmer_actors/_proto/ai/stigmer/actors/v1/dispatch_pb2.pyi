@@ -1,0 +1,70 @@
+from ai.stigmer.agentic.agentexecution.v1 import api_pb2 as _api_pb2
+from ai.stigmer.agentic.workflowexecution.v1 import api_pb2 as _api_pb2_1
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ExecutionKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    EXECUTION_KIND_UNSPECIFIED: _ClassVar[ExecutionKind]
+    AGENT: _ClassVar[ExecutionKind]
+    WORKFLOW: _ClassVar[ExecutionKind]
+EXECUTION_KIND_UNSPECIFIED: ExecutionKind
+AGENT: ExecutionKind
+WORKFLOW: ExecutionKind
+
+class ClaimRequest(_message.Message):
+    __slots__ = ("kind", "runner_id", "capacity")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    RUNNER_ID_FIELD_NUMBER: _ClassVar[int]
+    CAPACITY_FIELD_NUMBER: _ClassVar[int]
+    kind: ExecutionKind
+    runner_id: str
+    capacity: int
+    def __init__(self, kind: _Optional[_Union[ExecutionKind, str]] = ..., runner_id: _Optional[str] = ..., capacity: _Optional[int] = ...) -> None: ...
+
+class ClaimedExecution(_message.Message):
+    __slots__ = ("agent", "workflow")
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    WORKFLOW_FIELD_NUMBER: _ClassVar[int]
+    agent: _api_pb2.AgentExecution
+    workflow: _api_pb2_1.WorkflowExecution
+    def __init__(self, agent: _Optional[_Union[_api_pb2.AgentExecution, _Mapping]] = ..., workflow: _Optional[_Union[_api_pb2_1.WorkflowExecution, _Mapping]] = ...) -> None: ...
+
+class ListRunnersRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RunnerInfo(_message.Message):
+    __slots__ = ("runner_id", "kind", "capacity", "holding", "claimed")
+    RUNNER_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    CAPACITY_FIELD_NUMBER: _ClassVar[int]
+    HOLDING_FIELD_NUMBER: _ClassVar[int]
+    CLAIMED_FIELD_NUMBER: _ClassVar[int]
+    runner_id: str
+    kind: ExecutionKind
+    capacity: int
+    holding: _containers.RepeatedScalarFieldContainer[str]
+    claimed: int
+    def __init__(self, runner_id: _Optional[str] = ..., kind: _Optional[_Union[ExecutionKind, str]] = ..., capacity: _Optional[int] = ..., holding: _Optional[_Iterable[str]] = ..., claimed: _Optional[int] = ...) -> None: ...
+
+class RunnerList(_message.Message):
+    __slots__ = ("runners", "queued")
+    class QueuedEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    RUNNERS_FIELD_NUMBER: _ClassVar[int]
+    QUEUED_FIELD_NUMBER: _ClassVar[int]
+    runners: _containers.RepeatedCompositeFieldContainer[RunnerInfo]
+    queued: _containers.ScalarMap[str, int]
+    def __init__(self, runners: _Optional[_Iterable[_Union[RunnerInfo, _Mapping]]] = ..., queued: _Optional[_Mapping[str, int]] = ...) -> None: ...

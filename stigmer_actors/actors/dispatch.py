@@ -1,0 +1,152 @@
+"""DispatchActor: hands each PENDING execution to exactly one connected runner.
+
+State, all owned by this one actor: a FIFO of PENDING execution ids per kind, the connected
+runners, and which runner holds which execution. Execution actors tell it when an
+execution's phase changes (not per update). A runner holds at most ``capacity`` executions
+that are still PENDING; when one leaves PENDING (the runner moved it to IN_PROGRESS, or it
+ended, or it was deleted) the runner gets the next. When a runner disconnects, the
+executions it held, all still PENDING, go back to the front of the queue.
+
+The runner's stream thread never talks to the actor while waiting: it blocks on its own
+``RunnerSlot.inbox``, which the actor fills.
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+from collections import deque
+from dataclasses import dataclass, field
+
+from loguru import logger
+
+from stigmer_actors.actors.base import UnregisteredActor
+from stigmer_actors.domain import phases
+from stigmer_actors.domain.kinds import KINDS, Kind
+
+_keys = itertools.count(1)
+GONE = phases.UNSPECIFIED
+"""The phase PhaseChanged reports for a deleted execution."""
+
+
+@dataclass(eq=False)
+class RunnerSlot:
+    """One connected runner: what the actor hands it arrives in ``inbox`` (None = end)."""
+
+    runner_id: str
+    kind: Kind
+    capacity: int
+    inbox: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)
+    key: int = field(default_factory=lambda: next(_keys))
+    holding: set[str] = field(default_factory=set)
+    claimed: int = 0
+
+    def close(self) -> None:
+        """End the runner's stream (its client went away, or the server is stopping)."""
+        self.inbox.put(None)
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseChanged:
+    execution_id: str
+    kind: Kind
+    phase: int
+    """GONE when the execution was deleted."""
+
+
+@dataclass(frozen=True, slots=True)
+class Connect:
+    runner: RunnerSlot
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnect:
+    runner: RunnerSlot
+
+
+@dataclass(frozen=True, slots=True)
+class ListRunners:
+    pass
+
+
+@dataclass(frozen=True)
+class RunnerView:
+    runner_id: str
+    kind: Kind
+    capacity: int
+    holding: list[str]
+    claimed: int
+
+
+class DispatchActor(UnregisteredActor):
+    def __init__(self) -> None:
+        super().__init__()
+        self._queued: dict[Kind, deque[str]] = {k: deque() for k in KINDS}
+        self._waiting: set[str] = set()
+        self._holder: dict[str, RunnerSlot] = {}
+        self._runners: dict[int, RunnerSlot] = {}
+        self._turn = itertools.count()
+
+    def on_receive(self, message: object) -> object:
+        if isinstance(message, PhaseChanged):
+            self._phase_changed(message)
+            self._dispatch(message.kind)
+        elif isinstance(message, Connect):
+            self._runners[message.runner.key] = message.runner
+            logger.info("runner {runner} connected for {kind}", runner=message.runner.runner_id,
+                        kind=message.runner.kind.name)
+            self._dispatch(message.runner.kind)
+        elif isinstance(message, Disconnect):
+            self._disconnect(message.runner)
+            self._dispatch(message.runner.kind)
+        elif isinstance(message, ListRunners):
+            return self._listing()
+        return None
+
+    def _phase_changed(self, change: PhaseChanged) -> None:
+        eid = change.execution_id
+        if change.phase == phases.PENDING:
+            if eid not in self._waiting and eid not in self._holder:
+                self._waiting.add(eid)
+                self._queued[change.kind].append(eid)
+            return
+        if eid in self._waiting:
+            self._waiting.discard(eid)
+            self._queued[change.kind].remove(eid)
+        holder = self._holder.pop(eid, None)
+        if holder is not None:
+            holder.holding.discard(eid)
+
+    def _disconnect(self, runner: RunnerSlot) -> None:
+        if self._runners.pop(runner.key, None) is None:
+            return
+        back = [eid for eid in runner.holding if self._holder.get(eid) is runner]
+        for eid in back:
+            del self._holder[eid]
+            self._waiting.add(eid)
+            self._queued[runner.kind].appendleft(eid)
+        runner.holding.clear()
+        logger.info("runner {runner} disconnected; {count} executions back in the queue",
+                    runner=runner.runner_id, count=len(back))
+
+    def _dispatch(self, kind: Kind) -> None:
+        waiting = self._queued[kind]
+        while waiting:
+            free = [r for r in self._runners.values() if r.kind is kind and len(r.holding) < r.capacity]
+            if not free:
+                return
+            # The least loaded runner first; among equals, the one served longest ago.
+            runner = min(free, key=lambda r: (len(r.holding), r.claimed))
+            eid = waiting.popleft()
+            self._waiting.discard(eid)
+            runner.holding.add(eid)
+            runner.claimed += 1
+            self._holder[eid] = runner
+            runner.inbox.put(eid)
+
+    def _listing(self) -> tuple[list[RunnerView], dict[str, int]]:
+        views = [
+            RunnerView(r.runner_id, r.kind, r.capacity, sorted(r.holding), r.claimed)
+            for r in self._runners.values()
+        ]
+        return views, {k.name: len(q) for k, q in self._queued.items()}

@@ -1,0 +1,82 @@
+"""RunnerDispatch: ``claim`` streams PENDING executions to runners; ``listRunners`` shows them.
+
+A claim stream counts against the same stream bound as subscribe streams (it holds a pool
+thread the same way) and ends with OK on server shutdown. When the runner's connection goes
+away, the DispatchActor gives what it held (still PENDING) to another runner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import grpc
+from pykka import ActorRef
+
+from stigmer_actors.actors.dispatch import Connect, Disconnect, ListRunners, RunnerSlot
+from stigmer_actors.core import Core
+from stigmer_actors.domain import phases
+from stigmer_actors.domain.errors import InvalidArgument, NotFound
+from stigmer_actors.domain.kinds import AGENT, WORKFLOW
+from stigmer_actors.domain.validation import check_optional_id
+from stigmer_actors.grpc_edge.handlers import unary
+from stigmer_actors.grpc_edge.status import abort, guarded
+from stigmer_actors.grpc_edge.streams import OpenStreams
+from stigmer_actors.wire import dispatch
+
+SERVICE = dispatch.DESCRIPTOR.services_by_name["RunnerDispatch"].full_name
+_KINDS = {dispatch.AGENT: AGENT, dispatch.WORKFLOW: WORKFLOW}
+_WIRE_KIND = {AGENT: dispatch.AGENT, WORKFLOW: dispatch.WORKFLOW}
+_ONEOF_FIELD = {AGENT: "agent", WORKFLOW: "workflow"}
+
+
+def dispatch_handler(core: Core, dispatcher: ActorRef, streams: OpenStreams) -> grpc.GenericRpcHandler:
+    def claim(request, context: grpc.ServicerContext) -> Iterator[bytes]:  # noqa: ANN001
+        kind = _KINDS.get(request.kind)
+        try:
+            if kind is None:
+                raise InvalidArgument("kind must be AGENT or WORKFLOW")
+            check_optional_id(request.runner_id, "runner_id")
+            if request.capacity < 0:
+                raise InvalidArgument(f"capacity is {request.capacity}; it must be 0 (means 1) or more")
+        except InvalidArgument as error:
+            abort(context, error)
+        if not streams.reserve():
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                          f"too many open streams (the server allows {streams.limit})")
+        runner = RunnerSlot(request.runner_id or context.peer(), kind, max(1, request.capacity))
+        try:
+            if not streams.attach(runner) or not context.add_callback(runner.close):
+                return
+            dispatcher.ask(Connect(runner))
+            while (execution_id := runner.inbox.get()) is not None:
+                try:
+                    snapshot = core.get(execution_id, kind)
+                except NotFound:
+                    continue  # deleted meanwhile; the dispatcher hears of it from its actor
+                if snapshot.phase != phases.PENDING:
+                    continue
+                claimed = dispatch.ClaimedExecution()
+                getattr(claimed, _ONEOF_FIELD[kind]).MergeFromString(snapshot.data)
+                yield claimed.SerializeToString()
+        finally:
+            dispatcher.tell(Disconnect(runner))
+            streams.release(runner)
+
+    @guarded("RunnerDispatch.listRunners")
+    def list_runners(request, context):  # noqa: ANN001, ANN202
+        runners, queued = dispatcher.ask(ListRunners())
+        reply = dispatch.RunnerList(queued=queued)
+        for r in runners:
+            reply.runners.add(runner_id=r.runner_id, kind=_WIRE_KIND[r.kind], capacity=r.capacity,
+                              holding=r.holding, claimed=r.claimed)
+        return reply.SerializeToString()
+
+    return grpc.method_handlers_generic_handler(
+        SERVICE,
+        {
+            "claim": grpc.unary_stream_rpc_method_handler(
+                claim, request_deserializer=dispatch.ClaimRequest.FromString
+            ),
+            "listRunners": unary(list_runners, dispatch.ListRunnersRequest),
+        },
+    )
