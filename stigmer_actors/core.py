@@ -24,7 +24,7 @@ from stigmer_actors.domain.errors import EngineError, InvalidArgument, NotFound,
 from stigmer_actors.domain.ids import new_id
 from stigmer_actors.domain.kinds import Kind
 from stigmer_actors.domain.timeouts import Timeouts, check_annotations, deadline
-from stigmer_actors.domain.validation import check_id, check_tags
+from stigmer_actors.domain.validation import check_id, check_message, check_tags
 from stigmer_actors.messages import (
     Command,
     Create,
@@ -103,6 +103,7 @@ class Core:
         kind.check_spec(execution)
         check_tags(execution.metadata.tags, "metadata.tags")
         check_annotations(execution)
+        check_message(execution)
         execution_id = execution.metadata.id or new_id(kind.id_prefix)
         check_id(execution_id, "metadata.id")
         return self.call(execution_id, Create(kind, execution))
@@ -113,6 +114,7 @@ class Core:
         kind.check_spec(execution)
         check_tags(execution.metadata.tags, "metadata.tags")
         check_annotations(execution)
+        check_message(execution)
         return self.call(execution_id, Update(kind, execution))
 
     def update_status(self, execution_id: str, status: Message | None) -> Snapshot:
@@ -120,8 +122,7 @@ class Core:
         if status is None:
             raise InvalidArgument("status is missing")
         kind = kinds.of_status(status)
-        if status.phase not in phases.NAMES:
-            raise InvalidArgument(f"status.phase {status.phase} is not a defined ExecutionPhase")
+        check_message(status, "status")
         return self.call(execution_id, UpdateStatus(kind, status))
 
     def delete(self, execution_id: str, kind: Kind | None = None) -> Snapshot:

@@ -13,7 +13,12 @@ from loguru import logger
 from stigmer_actors import logs
 from stigmer_actors.domain.timeouts import Timeouts
 from stigmer_actors.engine import Engine
-from stigmer_actors.grpc_edge.server import DEFAULT_ADDRESS, DEFAULT_MAX_STREAMS, EdgeServer
+from stigmer_actors.grpc_edge.server import (
+    DEFAULT_ADDRESS,
+    DEFAULT_MAX_MESSAGE_BYTES,
+    DEFAULT_MAX_STREAMS,
+    EdgeServer,
+)
 from stigmer_actors.store.rocks import DURABILITIES
 
 
@@ -29,6 +34,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", type=Path, default=None, help="RocksDB data directory")
     p.add_argument("--durability", choices=DURABILITIES, default="wal")
     p.add_argument("--max-streams", type=int, default=DEFAULT_MAX_STREAMS)
+    p.add_argument("--max-message-bytes", type=int, default=DEFAULT_MAX_MESSAGE_BYTES,
+                   help="larger requests are refused with RESOURCE_EXHAUSTED")
     p.add_argument("--pending-timeout", type=float, default=Timeouts.pending, metavar="SECONDS",
                    help="fail executions no runner picked up in this time (0: never)")
     p.add_argument("--heartbeat-timeout", type=float, default=Timeouts.heartbeat, metavar="SECONDS",
@@ -50,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         heartbeat_timeout=args.heartbeat_timeout,
     )
     try:
-        server = EdgeServer(engine, args.address, args.max_streams).start()
+        server = EdgeServer(engine, args.address, args.max_streams, args.max_message_bytes).start()
     except OSError as error:
         engine.close()
         logger.error("cannot serve: {error}", error=error)

@@ -26,7 +26,7 @@ class Rule(enum.Enum):
 
 def is_set(message: Message, field: FieldDescriptor) -> bool:
     """Whether the client set ``field``: presence for messages, non-emptiness otherwise."""
-    if field.message_type is not None and not _is_repeated(field):
+    if field.message_type is not None and not field.is_repeated:
         return message.HasField(field.name)
     return bool(getattr(message, field.name))
 
@@ -36,7 +36,7 @@ def merge_status(stored: Message, incoming: Message, rules: dict[str, Rule]) -> 
     for field in stored.DESCRIPTOR.fields:
         if rules[field.name] is Rule.SERVER_OWNED or not is_set(incoming, field):
             continue
-        if _is_repeated(field) or field.message_type is not None:
+        if field.is_repeated or field.message_type is not None:
             stored.ClearField(field.name)
             getattr(stored, field.name).MergeFrom(getattr(incoming, field.name))
         else:
@@ -46,11 +46,3 @@ def merge_status(stored: Message, incoming: Message, rules: dict[str, Rule]) -> 
 def stamp(timestamp: Message) -> None:
     """Set a ``google.protobuf.Timestamp`` to now (wall clock, as clients expect)."""
     timestamp.FromNanoseconds(time.time_ns())
-
-
-def _is_repeated(field: FieldDescriptor) -> bool:
-    # protobuf >= 5 deprecates ``label`` in favour of ``is_repeated``; support both.
-    repeated = getattr(field, "is_repeated", None)
-    if repeated is not None:
-        return bool(repeated)
-    return field.label == FieldDescriptor.LABEL_REPEATED

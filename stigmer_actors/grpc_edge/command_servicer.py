@@ -11,7 +11,6 @@ import grpc
 from stigmer_actors.core import Core
 from stigmer_actors.grpc_edge.contract import WireKind
 from stigmer_actors.grpc_edge.handlers import unary
-from stigmer_actors.grpc_edge.status import guarded
 from stigmer_actors.wire import resource_io
 
 
@@ -19,29 +18,25 @@ def command_handler(core: Core, wk: WireKind) -> grpc.GenericRpcHandler:
     kind = wk.kind
     name = wk.command_service.rsplit(".", 1)[1]
 
-    @guarded(f"{name}.create")
     def create(request, context):  # noqa: ANN001, ANN202
         return core.create(request).data
 
-    @guarded(f"{name}.update")
     def update(request, context):  # noqa: ANN001, ANN202
         return core.update(request).data
 
-    @guarded(f"{name}.updateStatus")
     def update_status(request, context):  # noqa: ANN001, ANN202
         status = request.status if request.HasField("status") else None
         return core.update_status(request.execution_id, status).data
 
-    @guarded(f"{name}.delete")
     def delete(request, context):  # noqa: ANN001, ANN202
         return core.delete(request.value, kind).data
 
     return grpc.method_handlers_generic_handler(
         wk.command_service,
         {
-            "create": unary(create, kind.message_cls),
-            "update": unary(update, kind.message_cls),
-            "updateStatus": unary(update_status, wk.update_status_input),
-            "delete": unary(delete, resource_io.ApiResourceId),
+            "create": unary(f"{name}.create", create, kind.message_cls),
+            "update": unary(f"{name}.update", update, kind.message_cls),
+            "updateStatus": unary(f"{name}.updateStatus", update_status, wk.update_status_input),
+            "delete": unary(f"{name}.delete", delete, resource_io.ApiResourceId),
         },
     )

@@ -18,8 +18,8 @@ from stigmer_actors.domain import phases
 from stigmer_actors.domain.errors import InvalidArgument, NotFound
 from stigmer_actors.domain.kinds import AGENT, WORKFLOW
 from stigmer_actors.domain.validation import check_optional_id
-from stigmer_actors.grpc_edge.handlers import unary
-from stigmer_actors.grpc_edge.status import abort, guarded
+from stigmer_actors.grpc_edge.handlers import server_stream, unary
+from stigmer_actors.grpc_edge.status import abort
 from stigmer_actors.grpc_edge.streams import OpenStreams
 from stigmer_actors.wire import dispatch
 
@@ -62,7 +62,6 @@ def dispatch_handler(core: Core, dispatcher: ActorRef, streams: OpenStreams) -> 
             dispatcher.tell(Disconnect(runner))
             streams.release(runner)
 
-    @guarded("RunnerDispatch.listRunners")
     def list_runners(request, context):  # noqa: ANN001, ANN202
         runners, queued = dispatcher.ask(ListRunners())
         reply = dispatch.RunnerList(queued=queued)
@@ -74,9 +73,7 @@ def dispatch_handler(core: Core, dispatcher: ActorRef, streams: OpenStreams) -> 
     return grpc.method_handlers_generic_handler(
         SERVICE,
         {
-            "claim": grpc.unary_stream_rpc_method_handler(
-                claim, request_deserializer=dispatch.ClaimRequest.FromString
-            ),
-            "listRunners": unary(list_runners, dispatch.ListRunnersRequest),
+            "claim": server_stream(claim, dispatch.ClaimRequest),
+            "listRunners": unary("RunnerDispatch.listRunners", list_runners, dispatch.ListRunnersRequest),
         },
     )

@@ -15,8 +15,8 @@ import grpc
 from stigmer_actors.core import Core, SnapshotPage
 from stigmer_actors.domain.errors import EngineError, InvalidArgument
 from stigmer_actors.grpc_edge.contract import WireKind
-from stigmer_actors.grpc_edge.status import abort, guarded
-from stigmer_actors.grpc_edge.handlers import unary
+from stigmer_actors.grpc_edge.status import abort
+from stigmer_actors.grpc_edge.handlers import server_stream, unary
 from stigmer_actors.grpc_edge.streams import OpenStreams
 from stigmer_actors.store.listing import ListQuery
 
@@ -33,11 +33,9 @@ def query_handler(core: Core, wk: WireKind, streams: OpenStreams) -> grpc.Generi
             response.entries.add().MergeFromString(snapshot.data)
         return response.SerializeToString()
 
-    @guarded(f"{name}.get")
     def get(request, context):  # noqa: ANN001, ANN202
         return core.get(request.value, kind).data
 
-    @guarded(f"{name}.list")
     def list_(request, context):  # noqa: ANN001, ANN202
         return page_response(
             core.list(
@@ -46,7 +44,6 @@ def query_handler(core: Core, wk: WireKind, streams: OpenStreams) -> grpc.Generi
             )
         )
 
-    @guarded(f"{name}.{wk.owner_method}")
     def list_by_owner(request, context):  # noqa: ANN001, ANN202
         owner = getattr(request, wk.owner_field)
         if not owner:
@@ -87,11 +84,9 @@ def query_handler(core: Core, wk: WireKind, streams: OpenStreams) -> grpc.Generi
     return grpc.method_handlers_generic_handler(
         wk.query_service,
         {
-            "get": unary(get, wk.id_request),
-            "list": unary(list_, wk.list_request),
-            wk.owner_method: unary(list_by_owner, wk.owner_request),
-            "subscribe": grpc.unary_stream_rpc_method_handler(
-                subscribe, request_deserializer=wk.subscribe_request.FromString
-            ),
+            "get": unary(f"{name}.get", get, wk.id_request),
+            "list": unary(f"{name}.list", list_, wk.list_request),
+            wk.owner_method: unary(f"{name}.{wk.owner_method}", list_by_owner, wk.owner_request),
+            "subscribe": server_stream(subscribe, wk.subscribe_request),
         },
     )

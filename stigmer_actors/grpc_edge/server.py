@@ -23,6 +23,7 @@ from stigmer_actors.grpc_edge.streams import OpenStreams
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 DEFAULT_MAX_STREAMS = 1000
+DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 UNARY_WORKERS = 32
 
 
@@ -34,13 +35,21 @@ class EdgeServer:
         engine: Engine,
         address: str = DEFAULT_ADDRESS,
         max_streams: int = DEFAULT_MAX_STREAMS,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     ) -> None:
         self.engine = engine
         self.streams = OpenStreams(max_streams)
         self._pool = ThreadPoolExecutor(
             max_workers=max_streams + UNARY_WORKERS, thread_name_prefix="grpc-worker"
         )
-        self._server = grpc.server(self._pool, options=[("grpc.so_reuseport", 0)])
+        # A request over max_message_bytes is refused by grpc itself with RESOURCE_EXHAUSTED.
+        self._server = grpc.server(
+            self._pool,
+            options=[
+                ("grpc.so_reuseport", 0),
+                ("grpc.max_receive_message_length", max_message_bytes),
+            ],
+        )
         services = []
         for wk in WIRE_KINDS:
             self._server.add_generic_rpc_handlers(
