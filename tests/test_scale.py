@@ -59,9 +59,10 @@ def test_100k_idle_executions_release_threads_and_memory(data_dir: Path) -> None
             f"RSS {baseline_rss >> 20} MB before, {rss_after >> 20} MB after; "
             f"spawned {engine.core.registry.spawned}, evicted {engine.core.registry.evicted}"
         )
-        # What may remain is the engine's fixed set: the reaper, the watchdog and its ticker.
+        # What may remain is the engine's fixed set: the dispatcher, the reaper, the watchdog
+        # and its ticker.
         new = sorted(t.name.split("-")[0] for t in threading.enumerate() if t.ident not in before)
-        assert new == ["WatchdogActor", "execution", "watchdog"], new
+        assert new == ["DispatchActor", "WatchdogActor", "execution", "watchdog"], new
         assert rss_after - baseline_rss < 400 << 20
         assert engine.core.registry.evicted == COUNT
 
