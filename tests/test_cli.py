@@ -80,6 +80,8 @@ def test_commands_and_json_output(daemon: Daemon) -> None:
     assert bad.returncode != 0 and "not a valid WorkflowExecutionStatus" in bad.stderr
     missing = cli("get", "aex-missing", "--address", a)
     assert missing.returncode == 2 and missing.stderr.startswith("NOT_FOUND:")
+    unknown = cli("get", "no-prefix", "--address", a)
+    assert (unknown.returncode, unknown.stderr.strip()) == (2, "NOT_FOUND: execution no-prefix does not exist")
     deleted = cli("delete", wid, "--address", a, "--json")
     assert _json(deleted)["metadata"]["id"] == wid
 

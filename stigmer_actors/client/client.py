@@ -82,14 +82,15 @@ class StigmerClient:
 
     def get(self, execution_id: str, kind: Kind | None = None) -> Message:
         guessed = kind or kinds.of_id(execution_id)
-        candidates = [guessed] if guessed else list(kinds.KINDS)
-        for i, k in enumerate(candidates):
+        if guessed:
+            return self._query[guessed].get(_WIRE[guessed].id_request(value=execution_id), timeout=self.timeout)
+        for k in kinds.KINDS:  # an id without a known prefix: ask each kind
             try:
                 return self._query[k].get(_WIRE[k].id_request(value=execution_id), timeout=self.timeout)
             except grpc.RpcError as error:
-                if error.code() != grpc.StatusCode.NOT_FOUND or i == len(candidates) - 1:
+                if error.code() != grpc.StatusCode.NOT_FOUND:
                     raise
-        raise AssertionError("unreachable")
+        raise NotFoundError(f"execution {execution_id} does not exist")
 
     def list(
         self,
@@ -172,3 +173,17 @@ class _Claimed:
 
     def cancel(self) -> None:
         self._stream.cancel()
+
+
+class NotFoundError(grpc.RpcError):
+    """NOT_FOUND for an id that no kind has (raised by the client, not the server)."""
+
+    def __init__(self, details: str) -> None:
+        super().__init__(details)
+        self._details = details
+
+    def code(self) -> grpc.StatusCode:
+        return grpc.StatusCode.NOT_FOUND
+
+    def details(self) -> str:
+        return self._details
