@@ -92,7 +92,7 @@ def test_timers_resume_after_restart_counting_the_time_already_elapsed(data_dir:
         done = engine.create(agent())
         engine.update_status(done.metadata.id, AgentStatus(phase=phases.COMPLETED))
     # Downtime between two runs of the service (simulated time passing, not synchronization).
-    time.sleep(0.6)
+    time.sleep(0.6)  # downtime to simulate: time must pass; there is no event to await
     with Engine(data_dir, pending_timeout=1.0, heartbeat_timeout=1.0) as engine:
         assert engine.core.rearmed == 2  # the PENDING and the IN_PROGRESS one, not the done one
         failed = _last(engine.subscribe(created.metadata.id), timeout=5)[-1]

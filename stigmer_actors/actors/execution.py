@@ -22,6 +22,7 @@ INTERNAL or UNAVAILABLE and nothing is broadcast. The actor itself keeps serving
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from datetime import datetime, timezone
 
@@ -127,8 +128,7 @@ class ExecutionActor(UnregisteredActor):
     def _load(self) -> None:
         if self._loaded:
             return
-        self._kind = self._execution = self._snapshot = None
-        self._index = frozenset()
+        self._forget()
         found = self._store.load(self._id)
         if found is not None:
             tag, data = found
@@ -136,6 +136,11 @@ class ExecutionActor(UnregisteredActor):
             execution = kind.message_cls.FromString(data)
             self._remember(kind, execution, data)
         self._loaded = True
+
+    def _forget(self) -> None:
+        """The cached state of an execution that does not exist (yet, or any more)."""
+        self._kind = self._execution = self._snapshot = None
+        self._index = frozenset()
 
     def _current(self, kind: Kind | None) -> Message:
         """The cached execution; NOT_FOUND if absent or of another kind than expected."""
@@ -214,17 +219,9 @@ class ExecutionActor(UnregisteredActor):
         except Exception as error:
             self._loaded = False
             raise Unavailable(f"could not delete execution {self._id}: {error}") from None
-        gone = Snapshot(
-            self._snapshot.kind,
-            self._id,
-            self._snapshot.version,
-            self._snapshot.phase,
-            self._snapshot.data,
-            deleted=True,
-        )
+        gone = dataclasses.replace(self._snapshot, deleted=True)
         self._fan_out(gone)
-        self._kind = self._execution = self._snapshot = None
-        self._index = frozenset()
+        self._forget()
         self._armed = None
         self._watchdog.tell(Disarm(self._id))
         self._announced_phase = None

@@ -78,9 +78,6 @@ class WatchdogActor(UnregisteredActor):
             self._next = self._heap[0][0] if self._heap else None
             self._cond.notify_all()
 
-    def armed(self) -> int:
-        return len(self._armed)
-
     def _fire_due(self) -> None:
         now = time.time()
         while self._heap and self._heap[0][0] <= now:
