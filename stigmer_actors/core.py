@@ -10,6 +10,7 @@ send the stored bytes without re-serializing; ``Engine`` wraps it for embedding.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 from google.protobuf.message import Message
 from pykka import ActorDeadError, ActorRef
@@ -31,6 +32,7 @@ from stigmer_actors.messages import (
     Delete,
     Expire,
     Snapshot,
+    CatchUp,
     Subscribe,
     Unsubscribe,
     Update,
@@ -147,8 +149,11 @@ class Core:
         check_id(execution_id, "id")
         box = NewestStateBox()
         subscriber = SubscriberActor.start(box)
+        box.catch_up = partial(
+            self.registry.tell_if_live, execution_id, CatchUp(subscriber.actor_urn)
+        )
         try:
-            self.call(execution_id, Subscribe(kind, subscriber))
+            self.call(execution_id, Subscribe(kind, subscriber, box))
         except BaseException:
             subscriber.stop(block=False)
             raise

@@ -1,10 +1,20 @@
 """What a subscriber's consumer holds: a one-slot box and the iterator around it.
 
-``NewestStateBox`` is the hand-off between the SubscriberActor (producer) and whoever reads
-the subscription (a gRPC stream thread or embedding code). It holds at most one unread
-snapshot: a newer one replaces an unread older one (counted in ``coalesced``), so memory
-per subscriber is bounded whatever the consumer's speed. Once a final snapshot (terminal
-phase or deleted execution) is in, nothing replaces it and the subscription ends after it.
+``NewestStateBox`` is the hand-off between the ExecutionActor, the SubscriberActor and
+whoever reads the subscription (a gRPC stream thread or embedding code). It holds at most
+one unread snapshot, and it is also the subscriber's flow control, so that a consumer that
+stops reading costs the writer one flag per update, not one message:
+
+- ``admit`` (ExecutionActor): a snapshot may be sent only while the subscriber holds
+  nothing (nothing unread, nothing on its way). Otherwise the subscriber is marked
+  *behind* and nothing is sent: no message, no thread wake, no growing inbox.
+- ``offer`` (SubscriberActor): keep the snapshot for the consumer.
+- ``take`` (consumer): hand out the unread snapshot; if newer ones were held back meanwhile,
+  ask the ExecutionActor (``catch_up``) to send the then-newest state.
+
+So a slow consumer gets coalesced to the newest state; skipped versions are counted in
+``coalesced``. Final snapshots (terminal phase, deleted execution) are always admitted and
+never replaced: the subscription ends after them.
 """
 
 from __future__ import annotations
@@ -18,31 +28,49 @@ from stigmer_actors.messages import Snapshot
 
 
 class NewestStateBox:
-    """One slot holding the newest unread snapshot; thread-safe."""
+    """One slot holding the newest unread snapshot, plus its flow control; thread-safe."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition(threading.Lock())
         self._unread: Snapshot | None = None
-        self._last_version = 0
+        self._holding = False  # a snapshot was admitted and the consumer has not taken it
+        self._behind = False  # newer snapshots were held back since
+        self._last_offered = 0
         self._final_in = False
         self._closed = False
+        self.catch_up: Callable[[], None] = lambda: None
+        """Set by whoever wires the subscription: asks the ExecutionActor for its newest state."""
+        self.last_taken = 0
+        """Version of the last snapshot the consumer took (its position, for lag)."""
         self.coalesced = 0
-        """Snapshots replaced before the consumer read them."""
+        """Versions the consumer never saw because it read slower than they were written."""
+
+    def admit(self, snapshot: Snapshot) -> bool:
+        """ExecutionActor side: True if ``snapshot`` is to be sent to the SubscriberActor now."""
+        with self._cond:
+            if self._closed:
+                return False
+            if snapshot.final or not self._holding:
+                self._holding = True
+                return True
+            self._behind = True
+            return False
 
     def offer(self, snapshot: Snapshot) -> None:
-        """Producer side: keep ``snapshot`` unless a final one is already in."""
+        """SubscriberActor side: keep ``snapshot`` unless a final one is already in."""
         with self._cond:
             if self._final_in or self._closed:
                 return
             if snapshot.deleted:
                 # The execution is gone: end after whatever state is still unread.
                 self._final_in = True
-            elif snapshot.version > self._last_version:
-                if self._unread is not None:
-                    self.coalesced += 1
+            elif snapshot.version > self._last_offered:
                 self._unread = snapshot
-                self._last_version = snapshot.version
+                self._last_offered = snapshot.version
                 self._final_in = snapshot.terminal
+            else:
+                # Stale (a catch-up that crossed a newer send): nothing new to hold.
+                self._holding = self._unread is not None
             self._cond.notify()
 
     def take(self, timeout: float | None = None) -> Snapshot | None:
@@ -57,7 +85,16 @@ class NewestStateBox:
             if not ready:
                 raise TimeoutError(f"no new state within {timeout} s")
             snapshot, self._unread = self._unread, None
-            return snapshot
+            if snapshot is None:
+                return None
+            if self.last_taken:
+                self.coalesced += snapshot.version - self.last_taken - 1
+            self.last_taken = snapshot.version
+            self._holding = False
+            behind, self._behind = self._behind, False
+        if behind:
+            self.catch_up()
+        return snapshot
 
     def close(self) -> None:
         """Wake a blocked ``take`` and make every later one return None."""

@@ -182,3 +182,40 @@ def test_slow_subscriber_does_not_slow_the_writer(engine: Engine) -> None:
     assert last.status.phase == phases.FAILED and last.status.version == newest + 1
     with pytest.raises(StopIteration):
         subscription.get(timeout=10)
+
+
+def test_stalled_subscribers_are_sent_nothing_until_they_read(engine: Engine, monkeypatch) -> None:
+    """50 watchers that never read: each is sent one snapshot, not one per update.
+
+    Counted by wrapping the box's ``offer`` (what the SubscriberActor does with each message
+    it receives), so a fan-out that kept telling stalled subscribers would show up here
+    as thousands of offers per subscriber and an inbox growing with the writes.
+    """
+    from stigmer_actors.subscription import NewestStateBox
+
+    offers: dict[int, int] = {}
+    real_offer = NewestStateBox.offer
+
+    def counting_offer(box: NewestStateBox, snapshot) -> None:
+        offers[id(box)] = offers.get(id(box), 0) + 1
+        real_offer(box, snapshot)
+
+    monkeypatch.setattr(NewestStateBox, "offer", counting_offer)
+    n = 2000
+    eid = engine.create(agent()).metadata.id
+    subscriptions = [engine.subscribe(eid) for _ in range(50)]
+    for i in range(n):
+        engine.update_status(eid, wire.AgentExecutionStatus(error=f"e{i}"))
+    assert len(offers) == 50 and max(offers.values()) == 1, offers
+
+    # Reading catches each of them up at once: the first state, then the newest.
+    for subscription in subscriptions:
+        assert subscription.get(timeout=10).status.version == 1
+        assert subscription.get(timeout=10).status.version == n + 1
+        assert subscription.coalesced == n - 1
+    engine.update_status(eid, wire.AgentExecutionStatus(phase=phases.COMPLETED))
+    for subscription in subscriptions:
+        assert subscription.get(timeout=10).status.phase == phases.COMPLETED
+        with pytest.raises(StopIteration):
+            subscription.get(timeout=10)
+    assert max(offers.values()) <= 3

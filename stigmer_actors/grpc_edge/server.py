@@ -3,6 +3,9 @@ reflection, shutdown.
 
 Thread-pool grpcio (no asyncio). The pool has one thread per allowed stream plus
 ``UNARY_WORKERS`` more, so unary calls keep being answered when every stream slot is taken.
+Work in flight is bounded: grpc refuses calls beyond ``max_streams + UNARY_IN_FLIGHT`` with
+RESOURCE_EXHAUSTED instead of queueing them without limit in the pool, and each unary call
+holds its worker until its actor answers, so no actor's mailbox can outgrow the workers.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ DEFAULT_ADDRESS = "127.0.0.1:50051"
 DEFAULT_MAX_STREAMS = 1000
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 UNARY_WORKERS = 32
+UNARY_IN_FLIGHT = 4 * UNARY_WORKERS
+"""Unary calls running or queued for a worker at once; a storm beyond it is refused."""
 
 
 class EdgeServer:
@@ -45,6 +50,7 @@ class EdgeServer:
         # A request over max_message_bytes is refused by grpc itself with RESOURCE_EXHAUSTED.
         self._server = grpc.server(
             self._pool,
+            maximum_concurrent_rpcs=max_streams + UNARY_IN_FLIGHT,
             options=[
                 ("grpc.so_reuseport", 0),
                 ("grpc.max_receive_message_length", max_message_bytes),

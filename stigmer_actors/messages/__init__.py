@@ -1,6 +1,7 @@
 """The immutable messages actors exchange: commands in, snapshots out."""
 
 from stigmer_actors.messages.commands import (
+    CatchUp,
     Command,
     Create,
     Delete,
@@ -13,6 +14,7 @@ from stigmer_actors.messages.commands import (
 from stigmer_actors.messages.snapshot import Closed, Snapshot
 
 __all__ = [
+    "CatchUp",
     "Closed",
     "Command",
     "Create",

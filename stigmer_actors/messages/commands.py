@@ -8,12 +8,15 @@ callers that only have an id (the embedded ``Engine.get``, the CLI).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
+from typing import TYPE_CHECKING, Union
 
 from google.protobuf.message import Message
 from pykka import ActorRef
 
 from stigmer_actors.domain.kinds import Kind
+
+if TYPE_CHECKING:
+    from stigmer_actors.subscription import NewestStateBox
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,15 +45,27 @@ class Delete:
 
 @dataclass(frozen=True, slots=True)
 class Subscribe:
-    """Register ``subscriber`` and send it the current state, in one actor step."""
+    """Register ``subscriber`` and send it the current state, in one actor step.
+
+    ``box`` is the subscriber's ``NewestStateBox``: the actor asks it before each send
+    whether the subscriber has room (see ``subscription.py``).
+    """
 
     kind: Kind | None
     subscriber: ActorRef
+    box: NewestStateBox
 
 
 @dataclass(frozen=True, slots=True)
 class Unsubscribe:
     """The consumer closed its subscription: stop feeding it."""
+
+    subscriber_urn: str
+
+
+@dataclass(frozen=True, slots=True)
+class CatchUp:
+    """The consumer took its snapshot and newer ones were held back: send the newest."""
 
     subscriber_urn: str
 
@@ -62,4 +77,4 @@ class Expire:
     reason: str
 
 
-Command = Union[Expire, Create, Update, UpdateStatus, Delete, Subscribe, Unsubscribe]
+Command = Union[Expire, Create, Update, UpdateStatus, Delete, Subscribe, Unsubscribe, CatchUp]

@@ -20,6 +20,7 @@ from stigmer_actors.store.keys import record_key
 
 Durability = Literal["wal", "sync"]
 DURABILITIES: tuple[str, ...] = ("wal", "sync")
+MEMTABLE_BYTES = 16 * 2**20
 
 
 class RocksStore:
@@ -32,6 +33,11 @@ class RocksStore:
         self.path.mkdir(parents=True, exist_ok=True)
         options = Options(raw_mode=True)
         options.create_if_missing(True)
+        # Memory bound: RocksDB keeps every write in a memtable until it flushes it. With
+        # its default 64 MiB memtable a storm of 2 KB updates swung RSS 47 -> 110 MB and
+        # back every ~35,000 updates; 16 MiB keeps the swing under ~20 MB, same speed.
+        options.set_write_buffer_size(MEMTABLE_BYTES)
+        options.set_max_write_buffer_number(2)
         self._db = Rdict(str(self.path / "executions.rocksdb"), options)
         self._write_options = WriteOptions()
         self._write_options.sync = durability == "sync"
