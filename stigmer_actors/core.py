@@ -9,6 +9,7 @@ send the stored bytes without re-serializing; ``Engine`` wraps it for embedding.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from functools import partial
 
@@ -38,6 +39,7 @@ from stigmer_actors.messages import (
     Update,
     UpdateStatus,
 )
+from stigmer_actors.observability import Metrics
 from stigmer_actors.store.keys import id_of_index_key, index_prefix, phase_value
 from stigmer_actors.store.listing import ListQuery, list_ids
 from stigmer_actors.store.rocks import RocksStore
@@ -52,17 +54,27 @@ class SnapshotPage:
 
 
 class Core:
-    def __init__(self, store: RocksStore, idle_timeout: float, timeouts: Timeouts) -> None:
+    def __init__(
+        self, store: RocksStore, idle_timeout: float, timeouts: Timeouts, metrics: Metrics | None
+    ) -> None:
         self.store = store
         self.timeouts = timeouts
+        self.metrics = metrics
         self.registry = ExecutionRegistry(self._spawn, idle_timeout)
+        if metrics is not None:
+            levels = metrics.levels
+            levels.live_actors, levels.subscriptions = self.registry.live, self.registry.subscribers
+            levels.spawned = lambda: self.registry.spawned
+            levels.evicted = lambda: self.registry.evicted
+            levels.slowest_lag = self.registry.slowest_lag
         self.watchdog = WatchdogActor.start(self._expire)
         self.dispatcher = DispatchActor.start()
         self.rearmed = self._resume_from_store()
 
     def _spawn(self, execution_id: str) -> ActorRef:
         return ExecutionActor.start(
-            execution_id, self.store, self.registry, self.watchdog, self.dispatcher, self.timeouts
+            execution_id, self.store, self.registry, self.watchdog, self.dispatcher, self.timeouts,
+            self.metrics,
         )
 
     def _expire(self, execution_id: str, reason: str) -> None:
@@ -125,7 +137,13 @@ class Core:
             raise InvalidArgument("status is missing")
         kind = kinds.of_status(status)
         check_message(status, "status")
-        return self.call(execution_id, UpdateStatus(kind, status))
+        if self.metrics is None:
+            return self.call(execution_id, UpdateStatus(kind, status))
+        started = time.perf_counter()
+        try:
+            return self.call(execution_id, UpdateStatus(kind, status))
+        finally:
+            self.metrics.update_seconds.observe(time.perf_counter() - started)
 
     def delete(self, execution_id: str, kind: Kind | None = None) -> Snapshot:
         check_id(execution_id, "id")
@@ -147,7 +165,7 @@ class Core:
 
     def subscribe(self, execution_id: str, kind: Kind | None = None) -> Subscription:
         check_id(execution_id, "id")
-        box = NewestStateBox()
+        box = NewestStateBox(self.metrics.coalesced.inc if self.metrics else None)
         subscriber = SubscriberActor.start(box)
         box.catch_up = partial(
             self.registry.tell_if_live, execution_id, CatchUp(subscriber.actor_urn)

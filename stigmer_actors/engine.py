@@ -19,6 +19,7 @@ from stigmer_actors.domain.kinds import Kind
 from stigmer_actors.domain.timeouts import Timeouts
 from stigmer_actors.store.listing import ListQuery
 from stigmer_actors.store.rocks import Durability, RocksStore
+from stigmer_actors.observability import Metrics
 from stigmer_actors.subscription import Subscription
 
 DEFAULT_IDLE_TIMEOUT = 15.0
@@ -41,7 +42,8 @@ class Engine:
     execution's actor (a thread) is stopped when unused; it reloads from disk on demand.
     ``pending_timeout`` / ``heartbeat_timeout``: seconds after which an execution still
     PENDING, or IN_PROGRESS without updates, is failed with a message saying why (0: never;
-    see ``domain/timeouts.py`` for the per-execution annotations).
+    see ``domain/timeouts.py`` for the per-execution annotations). ``metrics``: record
+    Prometheus metrics into this ``Metrics`` (off by default; ``serve`` turns them on).
     """
 
     def __init__(
@@ -52,9 +54,13 @@ class Engine:
         idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
         pending_timeout: float = Timeouts.pending,
         heartbeat_timeout: float = Timeouts.heartbeat,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = RocksStore(data_dir, durability)
-        self.core = Core(self.store, idle_timeout, Timeouts(pending_timeout, heartbeat_timeout))
+        self.metrics = metrics
+        self.core = Core(
+            self.store, idle_timeout, Timeouts(pending_timeout, heartbeat_timeout), metrics
+        )
 
     def create(self, execution: Message) -> Message:
         """Create an AgentExecution or WorkflowExecution; returns it as stored (PENDING)."""

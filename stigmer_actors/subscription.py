@@ -30,7 +30,8 @@ from stigmer_actors.messages import Snapshot
 class NewestStateBox:
     """One slot holding the newest unread snapshot, plus its flow control; thread-safe."""
 
-    def __init__(self) -> None:
+    def __init__(self, count_coalesced: Callable[[int], None] | None = None) -> None:
+        self._count_coalesced = count_coalesced
         self._cond = threading.Condition(threading.Lock())
         self._unread: Snapshot | None = None
         self._holding = False  # a snapshot was admitted and the consumer has not taken it
@@ -87,11 +88,13 @@ class NewestStateBox:
             snapshot, self._unread = self._unread, None
             if snapshot is None:
                 return None
-            if self.last_taken:
-                self.coalesced += snapshot.version - self.last_taken - 1
+            skipped = snapshot.version - self.last_taken - 1 if self.last_taken else 0
+            self.coalesced += skipped
             self.last_taken = snapshot.version
             self._holding = False
             behind, self._behind = self._behind, False
+        if skipped and self._count_coalesced is not None:
+            self._count_coalesced(skipped)
         if behind:
             self.catch_up()
         return snapshot

@@ -24,6 +24,8 @@ from ai.stigmer.agentic.workflowexecution.v1 import io_pb2 as workflow_io
 from ai.stigmer.agentic.workflowexecution.v1 import query_pb2 as workflow_query
 from ai.stigmer.agentic.workflowexecution.v1 import query_pb2_grpc as workflow_query_grpc
 from ai.stigmer.agentic.workflowexecution.v1 import spec_pb2 as workflow_spec
+from ai.stigmer.actors.v1 import admin_pb2 as admin
+from ai.stigmer.actors.v1 import admin_pb2_grpc as admin_grpc
 from ai.stigmer.actors.v1 import dispatch_pb2 as dispatch
 from ai.stigmer.actors.v1 import dispatch_pb2_grpc as dispatch_grpc
 from ai.stigmer.commons.apiresource import io_pb2 as resource_io
@@ -38,6 +40,8 @@ __all__ = [
     "AgentExecutionStatus",
     "WorkflowExecution",
     "WorkflowExecutionStatus",
+    "admin",
+    "admin_grpc",
     "agent_api",
     "dispatch",
     "dispatch_grpc",

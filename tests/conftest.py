@@ -40,10 +40,11 @@ def served(data_dir: Path):
     """A real gRPC server on a free loopback port over a real engine, and a client for it."""
     from stigmer_actors.client import StigmerClient
     from stigmer_actors.grpc_edge.server import EdgeServer
+    from stigmer_actors.observability import Metrics
 
     # Timers off: these tests are about the wire, and a loaded machine must not turn a slow
     # test's PENDING execution into a watchdog FAILED (tests/test_watchdog.py covers those).
-    engine = Engine(data_dir, pending_timeout=0, heartbeat_timeout=0)
+    engine = Engine(data_dir, pending_timeout=0, heartbeat_timeout=0, metrics=Metrics())
     server = EdgeServer(engine, "127.0.0.1:0", max_streams=1200).start()
     client = StigmerClient(server.address)
     try:

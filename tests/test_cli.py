@@ -150,3 +150,21 @@ def test_live_view_shows_phase_tasks_and_timings() -> None:
     text = console.export_text()
     assert "> thinking about it" in text and "search" in text and "RUNNING" in text
     assert "write report" in text
+
+
+def test_stats_summarizes_what_the_daemon_did(daemon: Daemon) -> None:
+    a = daemon.address
+    eid = _json(cli("create", "agent", "--message", "m", "--agent-id", "ag", "--address", a, "--json"))["metadata"]["id"]
+    for i in range(3):
+        assert cli("update-status", eid, "--error", f"e{i}", "--address", a).returncode == 0
+    assert cli("update-status", eid, "--phase", "COMPLETED", "--address", a).returncode == 0
+    assert cli("update-status", eid, "--phase", "RUNNING", "--address", a).returncode != 0  # unknown phase: CLI refuses
+    assert cli("update-status", eid, "--phase", "IN_PROGRESS", "--address", a).returncode == 2
+    out = cli("stats", "--address", a)
+    assert out.returncode == 0, out.stderr
+    lines = {line.split()[0]: line for line in out.stdout.splitlines()}
+    assert "1 live · 1 spawned · 0 evicted idle" in lines["actors"]
+    assert lines["updates"].split("·")[0].split() == ["updates", "5", "updateStatus"]
+    assert "FAILED_PRECONDITION 1" in lines["requests"] and "OK 5" in lines["requests"]
+    as_json = _json(cli("stats", "--address", a, "--json"))
+    assert as_json["statusUpdates"] == "5" and as_json["liveActors"] == "1"

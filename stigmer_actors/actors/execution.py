@@ -56,6 +56,7 @@ from stigmer_actors.messages import (
     Update,
     UpdateStatus,
 )
+from stigmer_actors.observability import Metrics
 from stigmer_actors.store.keys import index_keys
 from stigmer_actors.store.rocks import RocksStore
 from stigmer_actors.subscription import NewestStateBox
@@ -70,8 +71,11 @@ class ExecutionActor(UnregisteredActor):
         watchdog: ActorRef,
         dispatcher: ActorRef,
         timeouts: Timeouts,
+        metrics: Metrics | None = None,
     ) -> None:
         super().__init__()
+        self._metrics = metrics
+        self._started = self._loaded_at = 0.0  # perf_counter marks of the message in hand
         self._id = execution_id
         self._store = store
         self._registry = registry
@@ -90,8 +94,10 @@ class ExecutionActor(UnregisteredActor):
         # update, until their CatchUp arrives. Final snapshots go to both.
         self._fed: dict[str, Subscriber] = {}
         self._parked: dict[str, Subscriber] = {}
+        self._parked_floor = 0  # lowest version a parked subscriber's consumer has taken
 
     def on_receive(self, message: Command) -> Snapshot | EngineError | None:
+        self._started = time.perf_counter()
         try:
             return self._handle(message)
         except EngineError as error:
@@ -107,7 +113,7 @@ class ExecutionActor(UnregisteredActor):
                 "see the server log"
             )
         finally:
-            self._registry.done(self._id, len(self._fed) + len(self._parked))
+            self._registry.done(self._id, len(self._fed) + len(self._parked), self._lag())
 
     def _handle(self, message: Command) -> Snapshot | None:
         if isinstance(message, UpdateStatus):
@@ -117,17 +123,18 @@ class ExecutionActor(UnregisteredActor):
         if isinstance(message, Subscribe):
             return self._subscribe(message)
         if isinstance(message, CatchUp):
-            subscriber = self._parked.pop(message.subscriber_urn, None)
+            subscriber = self._unpark(message.subscriber_urn)
             if subscriber is not None and self._snapshot is not None:
                 self._fed[message.subscriber_urn] = subscriber
                 self._send(message.subscriber_urn, subscriber, self._snapshot)
             return None
         if isinstance(message, Unsubscribe):
             self._fed.pop(message.subscriber_urn, None)
-            self._parked.pop(message.subscriber_urn, None)
+            self._unpark(message.subscriber_urn)
             return None
         if isinstance(message, Create):
             self._load()
+            self._loaded_at = time.perf_counter()
             if self._snapshot is not None:
                 raise AlreadyExists(f"execution {self._id} already exists")
             return self._commit(message.kind, created(message.kind, message.execution, self._id))
@@ -172,7 +179,9 @@ class ExecutionActor(UnregisteredActor):
             what = f"{kind.name} execution" if kind else "execution"
             raise NotFound(f"{what} {self._id} does not exist")
         assert self._kind is not None
-        return self._kind.message_cls.FromString(self._snapshot.data)
+        current = self._kind.message_cls.FromString(self._snapshot.data)
+        self._loaded_at = time.perf_counter()
+        return current
 
     def _remember(self, kind: Kind, execution: Message, data: bytes) -> None:
         self._kind = kind
@@ -181,7 +190,12 @@ class ExecutionActor(UnregisteredActor):
         self._snapshot = Snapshot(kind, self._id, status.version, status.phase, data)
 
     def _commit(self, kind: Kind, execution: Message) -> Snapshot:
-        """Persist ``execution`` with its index changes, then fan it out."""
+        """Persist ``execution`` with its index changes, then fan it out.
+
+        Each step is timed once (load and merge from the marks the handler left), for the
+        metrics and for one DEBUG line per change, so a slow update can be traced.
+        """
+        merged_at = time.perf_counter()
         data = execution.SerializeToString()
         new_index = index_keys(kind, execution)
         try:
@@ -195,9 +209,22 @@ class ExecutionActor(UnregisteredActor):
                 raise
             self._log.opt(exception=True).error("store write failed")
             raise Unavailable(f"could not store execution {self._id}: {error}") from None
+        persisted_at = time.perf_counter()
         self._remember(kind, execution, data)
         assert self._snapshot is not None
+        subscribers = len(self._fed) + len(self._parked)
         self._fan_out(self._snapshot)
+        fanned_at = time.perf_counter()
+        load, merge = self._loaded_at - self._started, merged_at - self._loaded_at
+        persist, fan_out = persisted_at - merged_at, fanned_at - persisted_at
+        if self._metrics is not None:
+            self._metrics.change(load, merge, persist, fan_out, subscribers, len(data))
+        self._log.debug(
+            "version {version}: load {load:.6f} s, merge {merge:.6f} s, persist {persist:.6f} s, "
+            "fan-out {fan_out:.6f} s to {subscribers} subscribers",
+            version=self._snapshot.version, load=load, merge=merge, persist=persist,
+            fan_out=fan_out, subscribers=subscribers,
+        )
         self._arm(execution)
         if execution.status.phase != self._announced_phase:
             self._announced_phase = execution.status.phase
@@ -231,6 +258,8 @@ class ExecutionActor(UnregisteredActor):
         assert self._kind is not None
         error = failure_message(reason, due.timeout, self._kind.name)
         self._log.warning("failing execution: {error}", error=error)
+        if self._metrics is not None:
+            self._metrics.watchdog_failures.labels(reason).inc()
         failed = self._kind.status_cls(phase=phases.FAILED, error=error, completed_at=_now_iso())
         apply_status(self._kind, current, failed)
         return self._commit(self._kind, current)
@@ -285,7 +314,21 @@ class ExecutionActor(UnregisteredActor):
             return
         for urn, subscriber in list(self._fed.items()):
             if not self._send(urn, subscriber, snapshot):
+                if not self._parked or subscriber.box.last_taken < self._parked_floor:
+                    self._parked_floor = subscriber.box.last_taken
                 self._parked[urn] = self._fed.pop(urn)
+
+    def _unpark(self, urn: str) -> Subscriber | None:
+        subscriber = self._parked.pop(urn, None)
+        if subscriber is not None and self._parked:
+            self._parked_floor = min(s.box.last_taken for s in self._parked.values())
+        return subscriber
+
+    def _lag(self) -> int:
+        """Versions the slowest subscriber is behind (parked ones only: fed ones are not)."""
+        if not self._parked or self._snapshot is None:
+            return 0
+        return self._snapshot.version - self._parked_floor
 
     def _send(self, urn: str, subscriber: Subscriber, snapshot: Snapshot) -> bool:
         """``tell`` the subscriber ``snapshot`` if its box has room (True); a queue put at most."""

@@ -31,6 +31,7 @@ class _Entry:
     ref: ActorRef
     pending: int = 0
     subscribers: int = 0
+    lag: int = 0
     last_used: float = field(default_factory=time.monotonic)
 
 
@@ -82,11 +83,12 @@ class ExecutionRegistry:
             entry.pending += 1
             entry.ref.tell(command)
 
-    def done(self, execution_id: str, subscribers: int) -> None:
+    def done(self, execution_id: str, subscribers: int, lag: int = 0) -> None:
         """Called by the actor after each message it handled."""
         with self._lock:
             entry = self._entries[execution_id]
             entry.pending -= 1
+            entry.lag = lag
             entry.last_used = time.monotonic()
             if entry.subscribers != subscribers:
                 entry.subscribers = subscribers
@@ -101,6 +103,11 @@ class ExecutionRegistry:
         """Open subscriptions across all live executions (as of each actor's last message)."""
         with self._lock:
             return sum(e.subscribers for e in self._entries.values())
+
+    def slowest_lag(self) -> int:
+        """Versions the slowest subscriber of any live execution is behind."""
+        with self._lock:
+            return max((e.lag for e in self._entries.values()), default=0)
 
     def wait_subscribers_at_most(self, count: int, timeout: float) -> bool:
         """Block until at most ``count`` subscriptions are open (True) or ``timeout`` passes."""

@@ -52,6 +52,8 @@ def add_parsers(
     d.set_defaults(run=run_delete)
     r = commands.add_parser("runners", parents=[common], help="connected runners, what they hold")
     r.set_defaults(run=run_runners)
+    st = commands.add_parser("stats", parents=[common], help="how busy the daemon is, in figures")
+    st.set_defaults(run=run_stats)
     u = commands.add_parser("update-status", parents=[address], help="merge a status update")
     u.add_argument("id")
     u.add_argument("--phase", type=_phase, default=phases.UNSPECIFIED)
@@ -134,3 +136,35 @@ def run_runners(args: argparse.Namespace, client: StigmerClient) -> int:
     queued = ", ".join(f"{k} {v}" for k, v in sorted(listing.queued.items()))
     print(f"{len(listing.runners)} runners connected; waiting for a runner: {queued}")
     return 0
+
+
+def run_stats(args: argparse.Namespace, client: StigmerClient) -> int:
+    stats = client.stats()
+    if args.json:
+        print(json.dumps(json_format.MessageToDict(stats), separators=(",", ":")))
+        return 0
+    print(stats_text(stats))
+    return 0
+
+
+def stats_text(s) -> str:  # noqa: ANN001
+    """A few aligned lines an operator can read at a glance."""
+    steps = " · ".join(f"{k.replace('_', '-')} {s.step_mean_ms[k]:.3f}" for k in
+                       ("load", "merge", "persist", "fan_out"))
+    codes = " · ".join(f"{k} {v:,}" for k, v in sorted(s.requests_by_code.items())) or "none"
+    watchdog = " · ".join(f"{k} {v:,}" for k, v in sorted(s.watchdog_failures.items())) or "none"
+    return "\n".join([
+        f"uptime      {s.uptime_seconds:,.0f} s",
+        f"actors      {s.live_actors:,} live · {s.actors_spawned:,} spawned · "
+        f"{s.actors_evicted:,} evicted idle",
+        f"updates     {s.status_updates:,} updateStatus · p50 {s.update_p50_ms:.2f} ms · "
+        f"p99 {s.update_p99_ms:.2f} ms",
+        f"steps       {steps} ms (mean per change)",
+        f"watchers    {s.open_subscriptions:,} subscriptions · {s.open_streams:,} streams · "
+        f"{s.streams_refused:,} refused",
+        f"slow        {s.states_coalesced:,} states coalesced · slowest "
+        f"{s.slowest_subscriber_lag:,} versions behind",
+        f"requests    {codes}",
+        f"watchdog    {watchdog}",
+        f"store       {s.store_written_bytes:,} bytes written",
+    ])

@@ -19,6 +19,8 @@ from stigmer_actors.grpc_edge.server import (
     DEFAULT_MAX_STREAMS,
     EdgeServer,
 )
+from stigmer_actors.observability import Metrics
+from stigmer_actors.observability.http import MetricsEndpoint
 from stigmer_actors.store.rocks import DURABILITIES
 
 
@@ -40,6 +42,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                    help="fail executions no runner picked up in this time (0: never)")
     p.add_argument("--heartbeat-timeout", type=float, default=Timeouts.heartbeat, metavar="SECONDS",
                    help="fail IN_PROGRESS executions with no update in this time (0: never)")
+    p.add_argument("--metrics-address", default=None, metavar="HOST:PORT",
+                   help="serve Prometheus metrics at http://HOST:PORT/metrics (off by default)")
     p.add_argument("--log-level", default="INFO")
     p.set_defaults(run=run)
 
@@ -55,10 +59,15 @@ def run(args: argparse.Namespace) -> int:
         durability=args.durability,
         pending_timeout=args.pending_timeout,
         heartbeat_timeout=args.heartbeat_timeout,
+        metrics=Metrics(),
     )
+    endpoint = None
     try:
         server = EdgeServer(engine, args.address, args.max_streams, args.max_message_bytes).start()
-    except OSError as error:
+        if args.metrics_address:
+            endpoint = MetricsEndpoint(args.metrics_address, engine.core.metrics)
+            logger.info("metrics at {url}", url=endpoint.url)
+    except (OSError, ValueError) as error:
         engine.close()
         logger.error("cannot serve: {error}", error=error)
         return 2
@@ -71,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
     stop.wait()
     logger.info("shutting down: ending {streams} open streams", streams=server.streams.count)
     server.stop(grace=3.0)
+    if endpoint is not None:
+        endpoint.stop()
     engine.close()
     logger.info("stopped; store flushed")
     return 0

@@ -33,6 +33,7 @@ class StigmerClient:
             ),
         }
         self._dispatch = wire.dispatch_grpc.RunnerDispatchStub(self._channel)
+        self._admin = wire.admin_grpc.AdminStub(self._channel)
         self._query = {
             AGENT: wire.agent_query_grpc.AgentExecutionQueryControllerStub(self._channel),
             kinds.WORKFLOW: wire.workflow_query_grpc.WorkflowExecutionQueryControllerStub(
@@ -147,6 +148,10 @@ class StigmerClient:
     def runners(self) -> Message:
         """The connected runners, what each holds, and how many executions wait per kind."""
         return self._dispatch.listRunners(wire.dispatch.ListRunnersRequest(), timeout=self.timeout)
+
+    def stats(self) -> Message:
+        """The daemon's metrics summary (``ai.stigmer.actors.v1.Stats``)."""
+        return self._admin.stats(wire.admin.StatsRequest(), timeout=self.timeout)
 
     def close(self) -> None:
         self._channel.close()

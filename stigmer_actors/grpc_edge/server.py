@@ -17,10 +17,13 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from stigmer_actors.engine import Engine
+from stigmer_actors.grpc_edge.admin_servicer import SERVICE as ADMIN_SERVICE
+from stigmer_actors.grpc_edge.admin_servicer import admin_handler
 from stigmer_actors.grpc_edge.command_servicer import command_handler
 from stigmer_actors.grpc_edge.contract import WIRE_KINDS
 from stigmer_actors.grpc_edge.dispatch_servicer import SERVICE as DISPATCH_SERVICE
 from stigmer_actors.grpc_edge.dispatch_servicer import dispatch_handler
+from stigmer_actors.grpc_edge.metrics_interceptor import MetricsInterceptor
 from stigmer_actors.grpc_edge.query_servicer import query_handler
 from stigmer_actors.grpc_edge.streams import OpenStreams
 
@@ -44,12 +47,19 @@ class EdgeServer:
     ) -> None:
         self.engine = engine
         self.streams = OpenStreams(max_streams)
+        # Metrics are the engine's choice (``serve`` always has them); without them there is
+        # nothing to count RPCs into and ``stats`` says so.
+        metrics = engine.core.metrics
+        if metrics is not None:
+            metrics.levels.open_streams = lambda: self.streams.count
+            metrics.levels.streams_refused = lambda: self.streams.refused
         self._pool = ThreadPoolExecutor(
             max_workers=max_streams + UNARY_WORKERS, thread_name_prefix="grpc-worker"
         )
         # A request over max_message_bytes is refused by grpc itself with RESOURCE_EXHAUSTED.
         self._server = grpc.server(
             self._pool,
+            interceptors=[MetricsInterceptor(metrics)] if metrics is not None else [],
             maximum_concurrent_rpcs=max_streams + UNARY_IN_FLIGHT,
             options=[
                 ("grpc.so_reuseport", 0),
@@ -65,7 +75,8 @@ class EdgeServer:
         self._server.add_generic_rpc_handlers(
             (dispatch_handler(engine.core, engine.core.dispatcher, self.streams),)
         )
-        services.append(DISPATCH_SERVICE)
+        self._server.add_generic_rpc_handlers((admin_handler(metrics),))
+        services += [DISPATCH_SERVICE, ADMIN_SERVICE]
         self._health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         for name in ["", *services]:

@@ -26,11 +26,16 @@ class OpenStreams:
         self._reserved = 0
         self._open: set[Closable] = set()
         self._closing = False
+        self.refused = 0
+        """Streams refused because all slots were taken."""
 
     def reserve(self) -> bool:
         """Take a slot; False when all are taken or the server is shutting down."""
         with self._lock:
-            if self._closing or self._reserved >= self.limit:
+            if self._closing:
+                return False
+            if self._reserved >= self.limit:
+                self.refused += 1
                 return False
             self._reserved += 1
             return True

@@ -1,0 +1,125 @@
+"""The service's Prometheus metrics, kept in a registry of their own.
+
+Two sorts, chosen for the cost on the update path:
+
+- events are recorded where they happen (an RPC finished, an update's steps, a coalesced
+  state, a watchdog failure). Off the update path these are prometheus-client counters;
+  on it, ``HistogramGroup``s (``histograms.py``) filled under one lock per change;
+- levels (live actors, open subscriptions and streams, the slowest subscriber's lag,
+  spawns, evictions, refused streams) are read from the engine's own counters only when
+  someone scrapes, so they cost the update path nothing.
+
+A Metrics object is optional everywhere: the embedded Engine runs without one unless asked,
+``serve`` always has one (``stats`` reads it) and exposes it over HTTP with
+``--metrics-address``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from stigmer_actors.observability.histograms import HistogramGroup
+
+STEPS = ("load", "merge", "persist", "fan_out")
+"""The steps of a change inside its ExecutionActor, in order."""
+
+_LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                    0.25, 1.0)
+_STEP_BUCKETS = (0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001,
+                 0.0025, 0.01, 0.1)
+_FAN_OUT_BUCKETS = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
+
+
+class Levels:
+    """What the scrape reads from the parts that own the figures (set by them)."""
+
+    live_actors: Callable[[], int] = staticmethod(lambda: 0)
+    spawned: Callable[[], int] = staticmethod(lambda: 0)
+    evicted: Callable[[], int] = staticmethod(lambda: 0)
+    subscriptions: Callable[[], int] = staticmethod(lambda: 0)
+    slowest_lag: Callable[[], int] = staticmethod(lambda: 0)
+    open_streams: Callable[[], int] = staticmethod(lambda: 0)
+    streams_refused: Callable[[], int] = staticmethod(lambda: 0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.started = time.time()
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "stigmer_requests", "Finished RPCs by method and status code.", ["method", "code"],
+            registry=r,
+        )
+        self.coalesced = Counter(
+            "stigmer_coalesced_states",
+            "States a slow subscriber never saw because a newer one replaced them.", registry=r,
+        )
+        self.watchdog_failures = Counter(
+            "stigmer_watchdog_failures", "Executions failed by the watchdog, by reason.",
+            ["reason"], registry=r,
+        )
+        self.update_seconds = HistogramGroup(["updateStatus"], _LATENCY_BUCKETS)
+        self._change_lock = threading.Lock()
+        self.steps = HistogramGroup(STEPS, _STEP_BUCKETS, self._change_lock)
+        self.fan_out = HistogramGroup(["fan_out"], _FAN_OUT_BUCKETS, self._change_lock)
+        self.written_bytes = 0
+        self.levels = Levels()
+        r.register(_ScrapeTimeCollector(self))
+
+    def change(self, load: float, merge: float, persist: float, fan_out: float,
+               subscribers: int, written: int) -> None:
+        """One committed change's step times (seconds), fan-out size and bytes written."""
+        with self._change_lock:
+            self.steps.add(load, merge, persist, fan_out)
+            self.fan_out.add(subscribers)
+            self.written_bytes += written
+
+
+class _ScrapeTimeCollector(Collector):
+    """Builds the histograms' families and reads the levels when someone scrapes."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._m = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        m, lv = self._m, self._m.levels
+        yield m.update_seconds.family(
+            "stigmer_update_status_seconds",
+            "updateStatus latency inside the engine: queueing at the execution's actor included.",
+        )
+        yield m.steps.family(
+            "stigmer_update_step_seconds",
+            "Time of each step of a change inside its ExecutionActor; persist is the store write.",
+            label="step",
+        )
+        yield m.fan_out.family("stigmer_fan_out_subscribers",
+                               "Subscribers of the execution at each change.")
+        with m._change_lock:
+            written = m.written_bytes
+        yield CounterMetricFamily("stigmer_store_written_bytes",
+                                  "Serialized execution bytes written to the store.", value=written)
+        yield GaugeMetricFamily("stigmer_live_execution_actors", "Execution actors running now.",
+                                value=lv.live_actors())
+        yield CounterMetricFamily("stigmer_execution_actors_spawned",
+                                  "Execution actors started.", value=lv.spawned())
+        yield CounterMetricFamily("stigmer_execution_actors_evicted",
+                                  "Execution actors stopped after being idle.", value=lv.evicted())
+        yield GaugeMetricFamily("stigmer_open_subscriptions", "Subscriptions open now.",
+                                value=lv.subscriptions())
+        yield GaugeMetricFamily(
+            "stigmer_slowest_subscriber_lag_versions",
+            "Versions the slowest subscriber is behind its execution (as of its last change).",
+            value=lv.slowest_lag(),
+        )
+        yield GaugeMetricFamily("stigmer_open_streams", "gRPC streams open now.",
+                                value=lv.open_streams())
+        yield CounterMetricFamily("stigmer_streams_refused",
+                                  "Streams refused because the stream bound was reached.",
+                                  value=lv.streams_refused())
