@@ -43,7 +43,7 @@ from stigmer_actors.observability import Metrics
 from stigmer_actors.store.keys import id_of_index_key, index_prefix, phase_value
 from stigmer_actors.store.listing import ListQuery, list_ids
 from stigmer_actors.store.rocks import RocksStore
-from stigmer_actors.subscription import NewestStateBox, Subscription
+from stigmer_actors.subscription import Subscription
 
 
 @dataclass(frozen=True)
@@ -165,22 +165,22 @@ class Core:
 
     def subscribe(self, execution_id: str, kind: Kind | None = None) -> Subscription:
         check_id(execution_id, "id")
-        box = NewestStateBox(self.metrics.coalesced.inc if self.metrics else None)
-        subscriber = SubscriberActor.start(box)
+        subscriber = SubscriberActor()
+        box = subscriber.actor_inbox
         box.catch_up = partial(
             self.registry.tell_if_live, execution_id, CatchUp(subscriber.actor_urn)
         )
+        box.count_coalesced = self.metrics.coalesced.inc if self.metrics else None
         try:
-            self.call(execution_id, Subscribe(kind, subscriber, box))
+            self.call(execution_id, Subscribe(kind, subscriber.actor_ref, box))
         except BaseException:
-            subscriber.stop(block=False)
+            subscriber.close()
             raise
 
         def release() -> None:
-            subscriber.stop(block=False)
             self.registry.tell_if_live(execution_id, Unsubscribe(subscriber.actor_urn))
 
-        return Subscription(box, release)
+        return Subscription(subscriber, release)
 
     def close(self) -> None:
         self.watchdog.stop()  # first: no Expire may race the actors' shutdown

@@ -1,14 +1,14 @@
-"""What a subscriber's consumer holds: a one-slot box and the iterator around it.
+"""A subscription: the SubscriberActor's mailbox (``NewestStateBox``) and the iterator
+its consumer holds (``Subscription``).
 
-``NewestStateBox`` is the hand-off between the ExecutionActor, the SubscriberActor and
-whoever reads the subscription (a gRPC stream thread or embedding code). It holds at most
-one unread snapshot, and it is also the subscriber's flow control, so that a consumer that
-stops reading costs the writer one flag per update, not one message:
+``NewestStateBox`` holds at most one unread snapshot, and it is also the subscriber's flow
+control, so that a consumer that stops reading costs the writer one flag per update, not
+one message:
 
 - ``admit`` (ExecutionActor): a snapshot may be sent only while the subscriber holds
-  nothing (nothing unread, nothing on its way). Otherwise the subscriber is marked
-  *behind* and nothing is sent: no message, no thread wake, no growing inbox.
-- ``offer`` (SubscriberActor): keep the snapshot for the consumer.
+  nothing unread. Otherwise the subscriber is marked *behind* and nothing is sent: no
+  message, no wake, no growing mailbox.
+- ``put`` (the ExecutionActor's ``tell``): keep the snapshot for the consumer.
 - ``take`` (consumer): hand out the unread snapshot; if newer ones were held back meanwhile,
   ask the ExecutionActor (``catch_up``) to send the then-newest state.
 
@@ -21,17 +21,20 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from google.protobuf.message import Message
 
-from stigmer_actors.messages import Snapshot
+from stigmer_actors.messages import Closed, Snapshot
+
+if TYPE_CHECKING:
+    from stigmer_actors.actors.subscriber import SubscriberActor
 
 
 class NewestStateBox:
     """One slot holding the newest unread snapshot, plus its flow control; thread-safe."""
 
-    def __init__(self, count_coalesced: Callable[[int], None] | None = None) -> None:
-        self._count_coalesced = count_coalesced
+    def __init__(self) -> None:
         self._cond = threading.Condition(threading.Lock())
         self._unread: Snapshot | None = None
         self._holding = False  # a snapshot was admitted and the consumer has not taken it
@@ -41,6 +44,8 @@ class NewestStateBox:
         self._closed = False
         self.catch_up: Callable[[], None] = lambda: None
         """Set by whoever wires the subscription: asks the ExecutionActor for its newest state."""
+        self.count_coalesced: Callable[[int], None] | None = None
+        """Set to feed a metrics counter with the versions this consumer skips."""
         self.last_taken = 0
         """Version of the last snapshot the consumer took (its position, for lag)."""
         self.coalesced = 0
@@ -57,8 +62,18 @@ class NewestStateBox:
             self._behind = True
             return False
 
+    def put(self, envelope: Any) -> None:
+        """pykka's ``tell`` into this mailbox: a snapshot is kept, ``Closed`` ends it."""
+        message = envelope.message
+        if isinstance(message, Snapshot):
+            self.offer(message)
+        elif isinstance(message, Closed):
+            self.close()
+        else:
+            raise TypeError(f"a subscriber's mailbox takes snapshots, not {message!r}")
+
     def offer(self, snapshot: Snapshot) -> None:
-        """SubscriberActor side: keep ``snapshot`` unless a final one is already in."""
+        """Keep ``snapshot`` for the consumer unless a final one is already in."""
         with self._cond:
             if self._final_in or self._closed:
                 return
@@ -93,8 +108,8 @@ class NewestStateBox:
             self.last_taken = snapshot.version
             self._holding = False
             behind, self._behind = self._behind, False
-        if skipped and self._count_coalesced is not None:
-            self._count_coalesced(skipped)
+        if skipped and self.count_coalesced is not None:
+            self.count_coalesced(skipped)
         if behind:
             self.catch_up()
         return snapshot
@@ -116,8 +131,9 @@ class Subscription(Iterator[Message]):
     any point and releases its actor; it is called automatically when the stream ends.
     """
 
-    def __init__(self, box: NewestStateBox, release: Callable[[], None]) -> None:
-        self._box = box
+    def __init__(self, subscriber: SubscriberActor, release: Callable[[], None]) -> None:
+        self._subscriber = subscriber
+        self._box = subscriber.actor_inbox
         self._release = release
         self._closed = False
         self._lock = threading.Lock()
@@ -129,7 +145,7 @@ class Subscription(Iterator[Message]):
 
     def next_snapshot(self, timeout: float | None = None) -> Snapshot:
         """The next snapshot (bytes as stored); StopIteration once the subscription ended."""
-        snapshot = self._box.take(timeout)
+        snapshot = self._subscriber.next_snapshot(timeout)
         if snapshot is None:
             self.close()
             raise StopIteration
@@ -147,7 +163,7 @@ class Subscription(Iterator[Message]):
             if self._closed:
                 return
             self._closed = True
-        self._box.close()
+        self._subscriber.close()
         self._release()
 
     def __enter__(self) -> Subscription:

@@ -187,9 +187,9 @@ def test_slow_subscriber_does_not_slow_the_writer(engine: Engine) -> None:
 def test_stalled_subscribers_are_sent_nothing_until_they_read(engine: Engine, monkeypatch) -> None:
     """50 watchers that never read: each is sent one snapshot, not one per update.
 
-    Counted by wrapping the box's ``offer`` (what the SubscriberActor does with each message
-    it receives), so a fan-out that kept telling stalled subscribers would show up here
-    as thousands of offers per subscriber and an inbox growing with the writes.
+    Counted by wrapping the mailbox's ``offer`` (what each tell to a SubscriberActor comes
+    to), so a fan-out that kept telling stalled subscribers would show up here as thousands
+    of offers per subscriber.
     """
     from stigmer_actors.subscription import NewestStateBox
 

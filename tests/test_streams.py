@@ -16,10 +16,6 @@ from stigmer_actors.grpc_edge.server import UNARY_WORKERS, EdgeServer
 BATCH = 100  # opening thousands at once can get some CANCELLED by the accept backlog
 
 
-def _subscriber_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("SubscriberActor-")]
-
-
 def _threads() -> tuple[int, int]:
     """The server's threads: (pool workers, the rest: actors and the reaper).
 
@@ -28,7 +24,7 @@ def _threads() -> tuple[int, int]:
     """
     names = [t.name for t in threading.enumerate()]
     pool = sum(n.startswith("grpc-worker") for n in names)
-    own = sum(n.startswith(("SubscriberActor-", "ExecutionActor-", "execution-reaper")) for n in names)
+    own = sum(n.startswith(("ExecutionActor-", "execution-reaper")) for n in names)
     return pool, own
 
 
@@ -48,21 +44,16 @@ def test_1000_cancelled_streams_leave_nothing_behind(served) -> None:
 
     _open_and_cancel(client, eid, BATCH)  # warm the server's thread pool up to its size
     assert registry.wait_subscribers_at_most(0, timeout=30)
-    for t in _subscriber_threads():
-        t.join(timeout=10)
     _, baseline = _threads()
 
     t0 = time.perf_counter()
     _open_and_cancel(client, eid, 1000)
     opened = time.perf_counter() - t0
     assert registry.wait_subscribers_at_most(0, timeout=30), f"{registry.subscribers()} left"
-    for t in _subscriber_threads():
-        t.join(timeout=10)
     pool, after = _threads()
     print(f"\n1000 streams opened+cancelled in {opened:.1f} s; actor and reaper threads "
           f"{baseline} -> {after}, pool workers {pool}; subscribers {registry.subscribers()}; "
           f"open stream slots {server.streams.count}")
-    assert _subscriber_threads() == []
     assert server.streams.count == 0
     assert after == baseline
     assert pool <= server.streams.limit + UNARY_WORKERS
@@ -132,13 +123,12 @@ def test_disconnected_client_is_unsubscribed(served) -> None:
     engine, server, client = served
     eid = client.create_agent("m", session_id="s").metadata.id
     other = StigmerClient(server.address)  # its own connection, closed under open streams
+    _, before = _threads()
     streams = [other.watch(eid) for _ in range(50)]
     for stream in streams:
         next(stream)
     assert engine.core.registry.subscribers() == 50
+    assert _threads()[1] == before  # subscribers run on their stream's thread, no thread each
     other.close()
     assert engine.core.registry.wait_subscribers_at_most(0, timeout=10)
     assert server.streams.wait_count_at_most(0, timeout=10)
-    for t in _subscriber_threads():
-        t.join(timeout=10)
-    assert _subscriber_threads() == []
