@@ -18,8 +18,7 @@ from pathlib import Path
 
 from stigmer_actors import Engine, wire
 
-RESULTS = Path(__file__).parent / "results"
-PAYLOAD = "x" * 1500
+from bench.common import PAYLOAD, RESULTS  # noqa: E402,F401
 
 
 def rate(engine: Engine, ids: list[str], threads: int, seconds: float) -> float:

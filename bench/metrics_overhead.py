@@ -24,35 +24,47 @@ from stigmer_actors import Engine, wire
 from stigmer_actors.observability import Metrics
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=float, default=0.5)
-    parser.add_argument("--rounds", type=int, default=20)
-    args = parser.parse_args()
-    result: dict = {"seconds": args.seconds, "rounds": args.rounds, "threads": {}}
+def run(quick: bool, seconds: float = 0.5, rounds: int = 20) -> dict:
+    if quick:
+        seconds, rounds = 0.2, 4
+    result: dict = {"config": {"seconds": seconds, "rounds": rounds}, "threads": {}, "table": []}
     with tempfile.TemporaryDirectory() as tmp:
         engines = {
             "off": Engine(Path(tmp) / "off", idle_timeout=300),
             "on": Engine(Path(tmp) / "on", idle_timeout=300, metrics=Metrics()),
         }
-        spec = {"message": "m", "session_id": "s"}
-        hot = {k: e.create(wire.AgentExecution(spec=spec)).metadata.id for k, e in engines.items()}
-        for threads in (1, 4):
-            runs: dict[str, list[float]] = {"off": [], "on": []}
-            for r in range(args.rounds):
-                for mode in ("off", "on") if r % 2 == 0 else ("on", "off"):
-                    runs[mode].append(rate(engines[mode], [hot[mode]], threads, args.seconds))
-            medians = {m: statistics.median(v) for m, v in runs.items()}
-            ratio = statistics.median(on / off for on, off in zip(runs["on"], runs["off"]))
-            result["threads"][threads] = {
-                "updates_per_s": {m: [round(x) for x in v] for m, v in runs.items()},
-                "median": {m: round(v) for m, v in medians.items()},
-                "on_over_off": round(ratio, 3),
-            }
-            print(f"{threads:2} threads: off {medians['off']:.0f}/s, on {medians['on']:.0f}/s, "
-                  f"on/off {ratio:.3f}", flush=True)
-        for engine in engines.values():
-            engine.close()
+        try:
+            spec = {"message": "m", "session_id": "s"}
+            hot = {k: e.create(wire.AgentExecution(spec=spec)).metadata.id for k, e in engines.items()}
+            for threads in (1, 4):
+                runs: dict[str, list[float]] = {"off": [], "on": []}
+                for r in range(rounds):
+                    for mode in ("off", "on") if r % 2 == 0 else ("on", "off"):
+                        runs[mode].append(rate(engines[mode], [hot[mode]], threads, seconds))
+                medians = {m: statistics.median(v) for m, v in runs.items()}
+                ratio = statistics.median(on / off for on, off in zip(runs["on"], runs["off"]))
+                result["threads"][threads] = {
+                    "updates_per_s": {m: [round(x) for x in v] for m, v in runs.items()},
+                    "median": {m: round(v) for m, v in medians.items()},
+                    "on_over_off": round(ratio, 3),
+                }
+                result["table"].append({"threads": threads, "off_per_s": round(medians["off"]),
+                                        "on_per_s": round(medians["on"]),
+                                        "on_over_off": round(ratio, 3)})
+                print(f"  metrics {threads:2} threads: off {medians['off']:.0f}/s, on "
+                      f"{medians['on']:.0f}/s, median per-round on/off {ratio:.3f}", flush=True)
+        finally:
+            for engine in engines.values():
+                engine.close()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=0.5)
+    parser.add_argument("--rounds", type=int, default=20)
+    args = parser.parse_args()
+    result = run(False, args.seconds, args.rounds)
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"metrics_overhead-{time.strftime('%Y%m%dT%H%M%S')}.json"
     path.write_text(json.dumps(result, indent=2))
