@@ -1,13 +1,15 @@
 """What the metrics cost: embedded updateStatus on one hot execution, metrics on vs off.
 
-    python -m bench.metrics_overhead [--seconds 0.5] [--rounds 20]
+    python -m bench.metrics_overhead [--batches 45] [--updates 1200]
 
-Two engines (one with ``Metrics()``, one without) run side by side in this process, in
-short rounds ordered off,on / on,off alternately, so the shared machine's drift and each
-engine's background RocksDB work hit both alike (an off-vs-off run of this design showed
-+-9 % between two identical engines with 4 long rounds in a fixed order). Reported:
-updates/s per round, the median of the per-round on/off ratios (the goal is >= 0.95), and
-the medians. Writes JSON under bench/results/.
+Three engines run side by side in this process: one with ``Metrics()``, one without, and
+a second one without as a control. Each batch makes a fixed number of updates (split over
+the client threads) on each engine in turn, the order rotating every batch, so the shared
+machine's drift and each engine's background RocksDB work hit all alike. Per batch we
+take the wall time and the process CPU time per update; reported are the medians, on/off
+as a throughput ratio (the goal is >= 0.95) and control/off, the same ratio between two
+identical engines: how far this machine's noise alone moves it. Writes JSON under
+bench/results/.
 """
 
 from __future__ import annotations
@@ -16,43 +18,69 @@ import argparse
 import json
 import statistics
 import tempfile
+import threading
 import time
 from pathlib import Path
 
-from bench.engine_throughput import RESULTS, rate
+from bench.common import PAYLOAD, RESULTS
 from stigmer_actors import Engine, wire
 from stigmer_actors.observability import Metrics
 
+MODES = ("off", "on", "control")
 
-def run(quick: bool, seconds: float = 0.5, rounds: int = 20) -> dict:
+
+def batch(engine: Engine, eid: str, updates: int, threads: int) -> tuple[float, float]:
+    """(wall us, CPU us) per update for ``updates`` updates from ``threads`` threads."""
+    each = updates // threads
+
+    def work() -> None:
+        for i in range(each):
+            engine.update_status(eid, wire.AgentExecutionStatus(error=str(i), started_at=PAYLOAD))
+
+    workers = [threading.Thread(target=work) for _ in range(threads)]
+    c0, w0 = time.process_time(), time.perf_counter()
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    done = each * threads
+    return (time.perf_counter() - w0) / done * 1e6, (time.process_time() - c0) / done * 1e6
+
+
+def run(quick: bool, batches: int = 45, updates: int = 1200) -> dict:
     if quick:
-        seconds, rounds = 0.2, 4
-    result: dict = {"config": {"seconds": seconds, "rounds": rounds}, "threads": {}, "table": []}
+        batches, updates = 4, 300
+    result: dict = {"config": {"batches": batches, "updates_per_batch": updates},
+                    "threads": {}, "table": []}
     with tempfile.TemporaryDirectory() as tmp:
         engines = {
-            "off": Engine(Path(tmp) / "off", idle_timeout=300),
-            "on": Engine(Path(tmp) / "on", idle_timeout=300, metrics=Metrics()),
+            mode: Engine(Path(tmp) / mode, idle_timeout=300, pending_timeout=0,
+                         heartbeat_timeout=0, metrics=Metrics() if mode == "on" else None)
+            for mode in MODES
         }
         try:
             spec = {"message": "m", "session_id": "s"}
             hot = {k: e.create(wire.AgentExecution(spec=spec)).metadata.id for k, e in engines.items()}
             for threads in (1, 4):
-                runs: dict[str, list[float]] = {"off": [], "on": []}
-                for r in range(rounds):
-                    for mode in ("off", "on") if r % 2 == 0 else ("on", "off"):
-                        runs[mode].append(rate(engines[mode], [hot[mode]], threads, seconds))
-                medians = {m: statistics.median(v) for m, v in runs.items()}
-                ratio = statistics.median(on / off for on, off in zip(runs["on"], runs["off"]))
-                result["threads"][threads] = {
-                    "updates_per_s": {m: [round(x) for x in v] for m, v in runs.items()},
-                    "median": {m: round(v) for m, v in medians.items()},
-                    "on_over_off": round(ratio, 3),
-                }
-                result["table"].append({"threads": threads, "off_per_s": round(medians["off"]),
-                                        "on_per_s": round(medians["on"]),
-                                        "on_over_off": round(ratio, 3)})
-                print(f"  metrics {threads:2} threads: off {medians['off']:.0f}/s, on "
-                      f"{medians['on']:.0f}/s, median per-round on/off {ratio:.3f}", flush=True)
+                wall: dict[str, list[float]] = {m: [] for m in MODES}
+                cpu: dict[str, list[float]] = {m: [] for m in MODES}
+                for b in range(batches):
+                    for mode in MODES[b % 3:] + MODES[:b % 3]:
+                        w, c = batch(engines[mode], hot[mode], updates, threads)
+                        wall[mode].append(w)
+                        cpu[mode].append(c)
+                med = {m: statistics.median(v) for m, v in wall.items()}
+                med_cpu = {m: statistics.median(v) for m, v in cpu.items()}
+                row = {"threads": threads,
+                       "off_per_s": round(1e6 / med["off"]), "on_per_s": round(1e6 / med["on"]),
+                       "on_over_off": round(med["off"] / med["on"], 3),
+                       "control_over_off": round(med["off"] / med["control"], 3),
+                       "cpu_us_off": round(med_cpu["off"], 1), "cpu_us_on": round(med_cpu["on"], 1)}
+                result["threads"][threads] = {"wall_us": wall, "cpu_us": cpu}
+                result["table"].append(row)
+                print(f"  metrics {threads} threads: off {row['off_per_s']}/s, on {row['on_per_s']}/s, "
+                      f"on/off {row['on_over_off']}; CPU per update {row['cpu_us_off']} -> "
+                      f"{row['cpu_us_on']} us; control/off {row['control_over_off']}", flush=True)
         finally:
             for engine in engines.values():
                 engine.close()
@@ -61,10 +89,10 @@ def run(quick: bool, seconds: float = 0.5, rounds: int = 20) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=float, default=0.5)
-    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--batches", type=int, default=45)
+    parser.add_argument("--updates", type=int, default=1200)
     args = parser.parse_args()
-    result = run(False, args.seconds, args.rounds)
+    result = run(False, args.batches, args.updates)
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"metrics_overhead-{time.strftime('%Y%m%dT%H%M%S')}.json"
     path.write_text(json.dumps(result, indent=2))

@@ -137,13 +137,7 @@ class Core:
             raise InvalidArgument("status is missing")
         kind = kinds.of_status(status)
         check_message(status, "status")
-        if self.metrics is None:
-            return self.call(execution_id, UpdateStatus(kind, status))
-        started = time.perf_counter()
-        try:
-            return self.call(execution_id, UpdateStatus(kind, status))
-        finally:
-            self.metrics.update_seconds.observe(time.perf_counter() - started)
+        return self.call(execution_id, UpdateStatus(kind, status, time.perf_counter()))
 
     def delete(self, execution_id: str, kind: Kind | None = None) -> Snapshot:
         check_id(execution_id, "id")

@@ -36,6 +36,8 @@ class Update:
 class UpdateStatus:
     kind: Kind
     status: Message
+    sent_at: float = 0.0
+    """``time.perf_counter()`` when the caller sent it: the latency metric starts there."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -92,7 +92,8 @@ class _ScrapeTimeCollector(Collector):
         m, lv = self._m, self._m.levels
         yield m.update_seconds.family(
             "stigmer_update_status_seconds",
-            "updateStatus latency inside the engine: queueing at the execution's actor included.",
+            "updateStatus latency inside the engine, from the call until its actor is done with "
+            "it (queueing at the actor included; refused updates too).",
         )
         yield m.steps.family(
             "stigmer_update_step_seconds",
