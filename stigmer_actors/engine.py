@@ -20,6 +20,7 @@ from stigmer_actors.domain.timeouts import Timeouts
 from stigmer_actors.store.listing import ListQuery
 from stigmer_actors.store.rocks import Durability, RocksStore
 from stigmer_actors.observability import Metrics
+from stigmer_actors.runner.definitions import DefinitionRegistry
 from stigmer_actors.subscription import Subscription
 
 DEFAULT_IDLE_TIMEOUT = 15.0
@@ -61,6 +62,8 @@ class Engine:
         self.core = Core(
             self.store, idle_timeout, Timeouts(pending_timeout, heartbeat_timeout), metrics
         )
+        self.definitions = DefinitionRegistry(self.store)
+        """Workflow definitions (``runner/definitions.py``), in the same store."""
 
     def create(self, execution: Message) -> Message:
         """Create an AgentExecution or WorkflowExecution; returns it as stored (PENDING)."""

@@ -28,6 +28,8 @@ from ai.stigmer.actors.v1 import admin_pb2 as admin
 from ai.stigmer.actors.v1 import admin_pb2_grpc as admin_grpc
 from ai.stigmer.actors.v1 import dispatch_pb2 as dispatch
 from ai.stigmer.actors.v1 import dispatch_pb2_grpc as dispatch_grpc
+from ai.stigmer.actors.v1 import workflows_pb2 as workflows
+from ai.stigmer.actors.v1 import workflows_pb2_grpc as workflows_grpc
 from ai.stigmer.commons.apiresource import io_pb2 as resource_io
 
 AgentExecution = agent_api.AgentExecution
@@ -61,4 +63,6 @@ __all__ = [
     "workflow_query",
     "workflow_query_grpc",
     "workflow_spec",
+    "workflows",
+    "workflows_grpc",
 ]

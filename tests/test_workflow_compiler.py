@@ -10,7 +10,7 @@ from typing import Any, Callable
 import pytest
 
 from stigmer_actors.runner.compiler import WorkflowInvalid, compile_workflow
-from stigmer_actors.runner.definition import DefinitionError, load
+from stigmer_actors.runner.source import DefinitionError, load
 
 TRIAGE = """
 name: ticket-triage

@@ -7,7 +7,7 @@ import sys
 
 import grpc
 
-from stigmer_actors.cli import commands, serve, watch
+from stigmer_actors.cli import commands, serve, watch, workflows
 from stigmer_actors.client import StigmerClient
 from stigmer_actors.grpc_edge.server import DEFAULT_ADDRESS
 
@@ -22,6 +22,7 @@ def parser() -> argparse.ArgumentParser:
     serve.add_parser(sub)
     commands.add_parsers(sub, common, address)
     watch.add_parser(sub, common)
+    workflows.add_parser(sub, common)
     return top
 
 

@@ -34,6 +34,7 @@ class StigmerClient:
         }
         self._dispatch = wire.dispatch_grpc.RunnerDispatchStub(self._channel)
         self._admin = wire.admin_grpc.AdminStub(self._channel)
+        self._definitions = wire.workflows_grpc.WorkflowDefinitionsStub(self._channel)
         self._query = {
             AGENT: wire.agent_query_grpc.AgentExecutionQueryControllerStub(self._channel),
             kinds.WORKFLOW: wire.workflow_query_grpc.WorkflowExecutionQueryControllerStub(
@@ -152,6 +153,23 @@ class StigmerClient:
     def stats(self) -> Message:
         """The daemon's metrics summary (``ai.stigmer.actors.v1.Stats``)."""
         return self._admin.stats(wire.admin.StatsRequest(), timeout=self.timeout)
+
+    def apply_workflow(self, source: str) -> Message:
+        """Store a workflow definition (YAML or JSON text): ``ApplyDefinitionResponse``."""
+        request = wire.workflows.ApplyDefinitionRequest(source=source)
+        return self._definitions.apply(request, timeout=self.timeout)
+
+    def workflow_definition(self, name: str, version: int = 0) -> Message:
+        request = wire.workflows.DefinitionRef(name=name, version=version)
+        return self._definitions.get(request, timeout=self.timeout)
+
+    def workflow_definitions(self) -> list[Message]:
+        request = wire.workflows.ListDefinitionsRequest()
+        return list(self._definitions.list(request, timeout=self.timeout).definitions)
+
+    def delete_workflow_definition(self, name: str) -> Message:
+        request = wire.workflows.DefinitionRef(name=name)
+        return self._definitions.delete(request, timeout=self.timeout)
 
     def close(self) -> None:
         self._channel.close()

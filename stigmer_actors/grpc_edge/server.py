@@ -20,6 +20,8 @@ from stigmer_actors.engine import Engine
 from stigmer_actors.grpc_edge.admin_servicer import SERVICE as ADMIN_SERVICE
 from stigmer_actors.grpc_edge.admin_servicer import admin_handler
 from stigmer_actors.grpc_edge.command_servicer import command_handler
+from stigmer_actors.grpc_edge.definitions_servicer import SERVICE as DEFINITIONS_SERVICE
+from stigmer_actors.grpc_edge.definitions_servicer import definitions_handler
 from stigmer_actors.grpc_edge.contract import WIRE_KINDS
 from stigmer_actors.grpc_edge.dispatch_servicer import SERVICE as DISPATCH_SERVICE
 from stigmer_actors.grpc_edge.dispatch_servicer import dispatch_handler
@@ -75,8 +77,10 @@ class EdgeServer:
         self._server.add_generic_rpc_handlers(
             (dispatch_handler(engine.core, engine.core.dispatcher, self.streams),)
         )
-        self._server.add_generic_rpc_handlers((admin_handler(metrics),))
-        services += [DISPATCH_SERVICE, ADMIN_SERVICE]
+        self._server.add_generic_rpc_handlers(
+            (admin_handler(metrics), definitions_handler(engine.definitions))
+        )
+        services += [DISPATCH_SERVICE, ADMIN_SERVICE, DEFINITIONS_SERVICE]
         self._health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         for name in ["", *services]:

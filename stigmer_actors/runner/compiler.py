@@ -1,4 +1,4 @@
-"""Workflow definition (a dict from ``definition.load``) -> immutable ``ir.Workflow``.
+"""Workflow definition (a dict from ``source.load``) -> immutable ``ir.Workflow``.
 
 Every rule of WORKFLOWS.md's "Compilation" is checked and every violation reported at
 once, each naming the node and the rule, so a user fixes a file in one pass instead of

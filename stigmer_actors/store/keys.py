@@ -5,6 +5,8 @@
     i \\0 <kind> \\0 phase \\0 <phase> \\0 <id>
     i \\0 <kind> \\0 tag \\0 <tag> \\0 <id>
     i \\0 <kind> \\0 owner \\0 <session or workflow id> \\0 <id>
+    w \\0 <workflow name> \\0 <version, 10 digits>  -> a workflow definition (JSON record)
+    W \\0 <workflow name>                        -> its latest version (absent: deleted)
 
 Index keys carry no value: their presence is the fact. Ids, tags and owner ids are checked
 printable before they get here, so NUL can't occur inside a part and the layout can't be
@@ -52,3 +54,16 @@ def index_keys(kind: Kind, execution: Message) -> frozenset[bytes]:
 def id_of_index_key(key: bytes) -> str:
     """The execution id at the end of an index key."""
     return key.rsplit(SEP.encode(), 1)[1].decode()
+
+
+def definition_key(name: str, version: int) -> bytes:
+    return f"w{SEP}{name}{SEP}{version:010d}".encode()
+
+
+def definition_prefix(name: str) -> bytes:
+    return f"w{SEP}{name}{SEP}".encode()
+
+
+def latest_definition_key(name: str = "") -> bytes:
+    """The latest-version pointer of ``name``; with no name, the prefix of all of them."""
+    return f"W{SEP}{name}".encode()

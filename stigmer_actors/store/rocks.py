@@ -74,6 +74,21 @@ class RocksStore:
             batch.put(index_key, b"")
         self._db.write(batch, self._write_options)
 
+    def get(self, key: bytes) -> bytes | None:
+        """The raw value at ``key`` (for key spaces other than executions')."""
+        self._check_open()
+        return self._db.get(key)
+
+    def write(self, puts: dict[bytes, bytes], deletes: Iterable[bytes] = ()) -> None:
+        """Put and delete raw keys in one atomic batch."""
+        self._check_open()
+        batch = WriteBatch(raw_mode=True)
+        for key, value in puts.items():
+            batch.put(key, value)
+        for key in deletes:
+            batch.delete(key)
+        self._db.write(batch, self._write_options)
+
     def contains(self, key: bytes) -> bool:
         self._check_open()
         return self._db.get(key) is not None
