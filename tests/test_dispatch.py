@@ -17,6 +17,7 @@ import grpc
 from stigmer_actors import AGENT, WORKFLOW, wire
 from stigmer_actors.client import StigmerClient
 from stigmer_actors.domain import phases
+from stigmer_actors.domain.timeouts import PENDING_ANNOTATION
 from tests.daemon import Daemon, cli
 
 COUNT = 1000
@@ -113,9 +114,18 @@ def test_watchers_learn_of_a_runner_killed_mid_run(data_dir: Path) -> None:
 
             runner = subprocess.Popen([sys.executable, "-c", RUNNER, daemon.address],
                                       stdout=subprocess.PIPE, text=True)
-            eid = client.create_agent("m", session_id="s").metadata.id
+            # This one waits for the runner however slowly its process starts (a loaded CI
+            # machine took over 1 s): only the heartbeat timeout is under test here.
+            patient = wire.AgentExecution(
+                metadata={"annotations": {PENDING_ANNOTATION: "60"}},
+                spec={"message": "m", "session_id": "s"},
+            )
+            eid = client.create(patient).metadata.id
             watch = client.watch(eid)
+            give_up = threading.Timer(60, runner.kill)  # bounds the read below
+            give_up.start()
             assert runner.stdout is not None and runner.stdout.readline().strip() == eid
+            give_up.cancel()
             runner.send_signal(signal.SIGKILL)
             runner.wait(timeout=10)
             states = list(watch)
