@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-import grpc
 import pytest
 
 from stigmer_actors import Engine

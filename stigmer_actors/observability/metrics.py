@@ -81,6 +81,11 @@ class Metrics:
             self.fan_out.add(subscribers)
             self.written_bytes += written
 
+    def written(self) -> int:
+        """Serialized bytes written so far (read under the lock ``change`` adds under)."""
+        with self._change_lock:
+            return self.written_bytes
+
 
 class _ScrapeTimeCollector(Collector):
     """Builds the histograms' families and reads the levels when someone scrapes."""
@@ -102,10 +107,9 @@ class _ScrapeTimeCollector(Collector):
         )
         yield m.fan_out.family("stigmer_fan_out_subscribers",
                                "Subscribers of the execution at each change.")
-        with m._change_lock:
-            written = m.written_bytes
         yield CounterMetricFamily("stigmer_store_written_bytes",
-                                  "Serialized execution bytes written to the store.", value=written)
+                                  "Serialized execution bytes written to the store.",
+                                  value=m.written())
         yield GaugeMetricFamily("stigmer_live_execution_actors", "Execution actors running now.",
                                 value=lv.live_actors())
         yield CounterMetricFamily("stigmer_execution_actors_spawned",
