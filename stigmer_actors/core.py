@@ -16,7 +16,7 @@ from functools import partial
 from google.protobuf.message import Message
 from pykka import ActorDeadError, ActorRef
 
-from stigmer_actors.actors.dispatch import DispatchActor, PhaseChanged
+from stigmer_actors.actors.dispatch import DispatchActor, PhaseChanged, workflow_id_of
 from stigmer_actors.actors.execution import ExecutionActor
 from stigmer_actors.actors.registry import ExecutionRegistry
 from stigmer_actors.actors.subscriber import SubscriberActor
@@ -94,9 +94,12 @@ class Core:
                     snapshot = self._read(id_of_index_key(key))
                     if snapshot is None:
                         continue
+                    message = snapshot.message()
                     if phase == phases.PENDING:
-                        self.dispatcher.tell(PhaseChanged(snapshot.execution_id, kind, phase))
-                    due = deadline(snapshot.message(), self.timeouts)
+                        self.dispatcher.tell(
+                            PhaseChanged(snapshot.execution_id, kind, phase, workflow_id_of(message))
+                        )
+                    due = deadline(message, self.timeouts)
                     if due is not None:
                         self.watchdog.tell(Arm(snapshot.execution_id, due.reason, due.at))
                         armed += 1

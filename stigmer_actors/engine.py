@@ -13,6 +13,7 @@ from pathlib import Path
 
 from google.protobuf.message import Message
 
+from stigmer_actors.actors.dispatch import Redispatch
 from stigmer_actors.core import Core
 from stigmer_actors.domain import kinds, phases
 from stigmer_actors.domain.kinds import Kind
@@ -62,7 +63,9 @@ class Engine:
         self.core = Core(
             self.store, idle_timeout, Timeouts(pending_timeout, heartbeat_timeout), metrics
         )
-        self.definitions = DefinitionRegistry(self.store)
+        self.definitions = DefinitionRegistry(
+            self.store, on_apply=lambda: self.core.dispatcher.tell(Redispatch(kinds.WORKFLOW))
+        )
         """Workflow definitions (``runner/definitions.py``), in the same store."""
 
     def create(self, execution: Message) -> Message:

@@ -7,3 +7,46 @@ NOT_CALLABLE = 42
 
 def echo(input: dict, ctx: object) -> dict:  # noqa: A002 - the node interface's name
     return dict(input)
+
+
+# What the runs in tests/test_workflow_runs.py did, in the order they did it (same process).
+CALLS: list[tuple[str, str, int, int]] = []
+"""(run id, node, iteration, attempt) per call."""
+
+
+def record(input: dict, ctx) -> dict:  # noqa: A002, ANN001
+    CALLS.append((ctx.run_id, ctx.node, ctx.iteration, ctx.attempt))
+    return {"node": ctx.node, "iteration": ctx.iteration}
+
+
+def count(input: dict, ctx) -> dict:  # noqa: A002, ANN001
+    """A loop body: its output ``count`` is the iteration + 1."""
+    CALLS.append((ctx.run_id, ctx.node, ctx.iteration, ctx.attempt))
+    return {"count": ctx.iteration + 1}
+
+
+def flaky(input: dict, ctx) -> dict:  # noqa: A002, ANN001
+    """Fails on attempts before ``succeed_on`` (a parameter of the node)."""
+    CALLS.append((ctx.run_id, ctx.node, ctx.iteration, ctx.attempt))
+    if ctx.attempt < int(input["succeed_on"]):
+        raise RuntimeError(f"flaky failure on attempt {ctx.attempt}")
+    return {"attempt": ctx.attempt}
+
+
+def fail(input: dict, ctx) -> dict:  # noqa: A002, ANN001
+    raise RuntimeError("the disk is full")
+
+
+def block(input: dict, ctx) -> dict:  # noqa: A002, ANN001
+    """Runs until cancelled (records that it was), or 30 s."""
+    CALLS.append((ctx.run_id, ctx.node, ctx.iteration, ctx.attempt))
+    cancelled = ctx.cancelled.wait(30)
+    CALLS.append((ctx.run_id, f"{ctx.node}:cancelled={cancelled}", ctx.iteration, ctx.attempt))
+    return {}
+
+
+def append_line(input: dict, ctx) -> dict:  # noqa: A002, ANN001
+    """Crash test: append this node's id to the file named by the run input ``log``."""
+    with open(input["log"], "a") as f:
+        f.write(f"{ctx.node}\n")
+    return {"node": ctx.node}

@@ -1,6 +1,7 @@
 """DispatchActor: hands each PENDING execution to exactly one connected runner.
 
-State, all owned by this one actor: a FIFO of PENDING execution ids per kind, the connected
+State, all owned by this one actor: a FIFO of PENDING execution ids per kind (with each
+workflow execution's ``spec.workflow_id``, for runners that take only some), the connected
 runners, and which runner holds which execution. Execution actors tell it when an
 execution's phase changes (not per update). A runner holds at most ``capacity`` executions
 that are still PENDING; when one leaves PENDING (the runner moved it to IN_PROGRESS, or it
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import queue
+from collections.abc import Callable
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -40,6 +42,8 @@ class RunnerSlot:
     key: int = field(default_factory=lambda: next(_keys))
     holding: set[str] = field(default_factory=set)
     claimed: int = 0
+    accepts: Callable[[str], bool] | None = None
+    """Given a queued execution's workflow_id, may this runner take it? (None: takes all)"""
 
     def close(self) -> None:
         """End the runner's stream (its client went away, or the server is stopping)."""
@@ -52,6 +56,12 @@ class PhaseChanged:
     kind: Kind
     phase: int
     """GONE when the execution was deleted."""
+    workflow_id: str = ""
+
+
+def workflow_id_of(execution: object) -> str:
+    """``spec.workflow_id`` of a WorkflowExecution; "" for an AgentExecution (it has none)."""
+    return getattr(execution.spec, "workflow_id", "")  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +79,13 @@ class ListRunners:
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class Redispatch:
+    """What runners may take changed (a workflow definition was applied): try the queue again."""
+
+    kind: Kind
+
+
 @dataclass(frozen=True)
 class RunnerView:
     runner_id: str
@@ -83,10 +100,12 @@ class DispatchActor(UnregisteredActor):
         super().__init__()
         # FIFO per kind with O(1) removal from anywhere: a list or deque ``remove`` scans,
         # and with 100,000 PENDING executions queued that cost 1.6 ms per phase change.
-        self._queued: dict[Kind, OrderedDict[str, None]] = {k: OrderedDict() for k in KINDS}
+        self._queued: dict[Kind, OrderedDict[str, str]] = {k: OrderedDict() for k in KINDS}
+        """kind -> execution id -> its workflow_id ("" for agents), in arrival order."""
+        self._workflow_of: dict[str, str] = {}
+        """workflow_id of each held execution (to queue it again if its runner goes)."""
         self._holder: dict[str, RunnerSlot] = {}
         self._runners: dict[int, RunnerSlot] = {}
-        self._turn = itertools.count()
 
     def on_receive(self, message: object) -> object:
         if isinstance(message, PhaseChanged):
@@ -100,6 +119,8 @@ class DispatchActor(UnregisteredActor):
         elif isinstance(message, Disconnect):
             self._disconnect(message.runner)
             self._dispatch(message.runner.kind)
+        elif isinstance(message, Redispatch):
+            self._dispatch(message.kind)
         elif isinstance(message, ListRunners):
             return self._listing()
         return None
@@ -109,9 +130,10 @@ class DispatchActor(UnregisteredActor):
         queued = self._queued[change.kind]
         if change.phase == phases.PENDING:
             if eid not in queued and eid not in self._holder:
-                queued[eid] = None
+                queued[eid] = change.workflow_id
             return
         queued.pop(eid, None)
+        self._workflow_of.pop(eid, None)
         holder = self._holder.pop(eid, None)
         if holder is not None:
             holder.holding.discard(eid)
@@ -122,7 +144,7 @@ class DispatchActor(UnregisteredActor):
         back = [eid for eid in runner.holding if self._holder.get(eid) is runner]
         for eid in back:
             del self._holder[eid]
-            self._queued[runner.kind][eid] = None
+            self._queued[runner.kind][eid] = self._workflow_of.pop(eid, "")
             self._queued[runner.kind].move_to_end(eid, last=False)  # first in line again
         runner.holding.clear()
         logger.info("runner {runner} disconnected; {count} executions back in the queue",
@@ -130,17 +152,36 @@ class DispatchActor(UnregisteredActor):
 
     def _dispatch(self, kind: Kind) -> None:
         waiting = self._queued[kind]
-        while waiting:
-            free = [r for r in self._runners.values() if r.kind is kind and len(r.holding) < r.capacity]
+        free = [r for r in self._runners.values() if r.kind is kind and len(r.holding) < r.capacity]
+        if not free or not waiting:
+            return
+        if all(r.accepts is None for r in free):
+            while waiting and free:
+                self._hand(self._pick(free), *waiting.popitem(last=False), free)
+            return
+        # Some runners take only some executions: walk the queue in order, each to the
+        # least loaded free runner that takes it; the ones nobody free takes stay queued.
+        for eid, workflow_id in list(waiting.items()):
+            takers = [r for r in free if r.accepts is None or r.accepts(workflow_id)]
+            if takers:
+                del waiting[eid]
+                self._hand(self._pick(takers), eid, workflow_id, free)
             if not free:
                 return
-            # The least loaded runner first; among equals, the one served longest ago.
-            runner = min(free, key=lambda r: (len(r.holding), r.claimed))
-            eid, _ = waiting.popitem(last=False)
-            runner.holding.add(eid)
-            runner.claimed += 1
-            self._holder[eid] = runner
-            runner.inbox.put(eid)
+
+    @staticmethod
+    def _pick(runners: list[RunnerSlot]) -> RunnerSlot:
+        """The least loaded runner first; among equals, the one served longest ago."""
+        return min(runners, key=lambda r: (len(r.holding), r.claimed))
+
+    def _hand(self, runner: RunnerSlot, eid: str, workflow_id: str, free: list[RunnerSlot]) -> None:
+        runner.holding.add(eid)
+        runner.claimed += 1
+        self._holder[eid] = runner
+        self._workflow_of[eid] = workflow_id
+        runner.inbox.put(eid)
+        if len(runner.holding) >= runner.capacity:
+            free.remove(runner)
 
     def _listing(self) -> tuple[list[RunnerView], dict[str, int]]:
         views = [

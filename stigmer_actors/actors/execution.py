@@ -35,7 +35,7 @@ from loguru import logger
 from pykka import ActorDeadError, ActorRef
 
 from stigmer_actors.actors.base import UnregisteredActor
-from stigmer_actors.actors.dispatch import GONE, PhaseChanged
+from stigmer_actors.actors.dispatch import GONE, PhaseChanged, workflow_id_of
 from stigmer_actors.actors.registry import ExecutionRegistry
 from stigmer_actors.actors.watchdog import Arm, Disarm
 from stigmer_actors.domain import phases
@@ -232,7 +232,7 @@ class ExecutionActor(UnregisteredActor):
         self._arm(execution)
         if execution.status.phase != self._announced_phase:
             self._announced_phase = execution.status.phase
-            self._dispatcher.tell(PhaseChanged(self._id, kind, execution.status.phase))
+            self._dispatcher.tell(PhaseChanged(self._id, kind, execution.status.phase, workflow_id_of(execution)))
         return self._snapshot
 
     def _arm(self, execution: Message) -> None:

@@ -7,7 +7,7 @@ import sys
 
 import grpc
 
-from stigmer_actors.cli import commands, serve, watch, workflows
+from stigmer_actors.cli import commands, run, runner, serve, watch, workflows
 from stigmer_actors.client import StigmerClient
 from stigmer_actors.grpc_edge.server import DEFAULT_ADDRESS
 
@@ -23,12 +23,14 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parsers(sub, common, address)
     watch.add_parser(sub, common)
     workflows.add_parser(sub, common)
+    run.add_parser(sub, common)
+    runner.add_parser(sub)
     return top
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    if args.command == "serve":
+    if args.command in ("serve", "runner"):
         return args.run(args)
     with StigmerClient(args.address) as client:
         try:

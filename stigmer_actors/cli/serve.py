@@ -21,6 +21,7 @@ from stigmer_actors.grpc_edge.server import (
 )
 from stigmer_actors.observability import Metrics
 from stigmer_actors.observability.http import MetricsEndpoint
+from stigmer_actors.runner.service import DEFAULT_INACTIVITY_TIMEOUT, DEFAULT_WORKERS, WorkflowRunner
 from stigmer_actors.store.rocks import DURABILITIES
 
 
@@ -28,6 +29,13 @@ def default_data_dir() -> Path:
     """``$XDG_DATA_HOME/stigmer-actors``, else ``~/.local/share/stigmer-actors``."""
     base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
     return Path(base) / "stigmer-actors"
+
+
+def add_runner_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
+                   help="worker threads for python/http/wait/agent nodes")
+    p.add_argument("--inactivity-timeout", type=float, default=DEFAULT_INACTIVITY_TIMEOUT, metavar="SECONDS",
+                   help="fail a run that makes no progress for this long")
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -44,6 +52,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                    help="fail IN_PROGRESS executions with no update in this time (0: never)")
     p.add_argument("--metrics-address", default=None, metavar="HOST:PORT",
                    help="serve Prometheus metrics at http://HOST:PORT/metrics (off by default)")
+    p.add_argument("--no-runner", action="store_true",
+                   help="do not run workflow executions here (leave them to external runners)")
+    add_runner_options(p)
     p.add_argument("--log-level", default="INFO")
     p.set_defaults(run=run)
 
@@ -71,6 +82,10 @@ def run(args: argparse.Namespace) -> int:
         engine.close()
         logger.error("cannot serve: {error}", error=error)
         return 2
+    runner = None
+    if not args.no_runner:
+        runner = WorkflowRunner(_loopback(server.address), engine.store, runner_id="serve",
+                                workers=args.workers, inactivity_timeout=args.inactivity_timeout).start()
     logger.info(
         "listening on {address}, data in {data_dir} ({durability} durability)",
         address=server.address,
@@ -78,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
         durability=args.durability,
     )
     stop.wait()
+    if runner is not None:
+        runner.stop()
     logger.info("shutting down: ending {streams} open streams", streams=server.streams.count)
     server.stop(grace=3.0)
     if endpoint is not None:
@@ -85,3 +102,9 @@ def run(args: argparse.Namespace) -> int:
     engine.close()
     logger.info("stopped; store flushed")
     return 0
+
+
+def _loopback(address: str) -> str:
+    """Where this process reaches its own server (a wildcard host is not an address to dial)."""
+    host, port = address.rsplit(":", 1)
+    return f"127.0.0.1:{port}" if host in ("0.0.0.0", "[::]", "") else address

@@ -63,7 +63,9 @@ class StigmerClient:
         workflow_instance_id: str = "",
         trigger_message: str = "",
         tags: Sequence[str] = (),
+        trigger_metadata: dict[str, str] | None = None,
     ) -> Message:
+        """``trigger_metadata`` is how a run gets its input (values JSON-decoded when they parse)."""
         return self.create(
             wire.WorkflowExecution(
                 metadata={"tags": list(tags)},
@@ -71,6 +73,7 @@ class StigmerClient:
                     "workflow_id": workflow_id,
                     "workflow_instance_id": workflow_instance_id,
                     "trigger_message": trigger_message,
+                    "trigger_metadata": trigger_metadata or {},
                 },
             )
         )
@@ -133,15 +136,20 @@ class StigmerClient:
             request = wk.subscribe_request(execution_id=execution_id)
         return self._query[kind].subscribe(request)
 
-    def claim(self, kind: Kind, runner_id: str, capacity: int = 1) -> Iterator[Message]:
+    def claim(
+        self, kind: Kind, runner_id: str, capacity: int = 1, *, defined_workflows_only: bool = False
+    ) -> Iterator[Message]:
         """A runner's work stream: PENDING executions of ``kind``, each given to one runner.
 
         Move each to IN_PROGRESS (or end it) to get the next one; ``.cancel()`` ends it.
+        ``defined_workflows_only``: only workflow executions whose ``spec.workflow_id``
+        names a registered definition.
         """
         request = wire.dispatch.ClaimRequest(
             kind=wire.dispatch.AGENT if kind is AGENT else wire.dispatch.WORKFLOW,
             runner_id=runner_id,
             capacity=capacity,
+            defined_workflows_only=defined_workflows_only,
         )
         stream = self._dispatch.claim(request)
         return _Claimed(stream)

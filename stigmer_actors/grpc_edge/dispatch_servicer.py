@@ -21,6 +21,7 @@ from stigmer_actors.domain.validation import check_optional_id
 from stigmer_actors.grpc_edge.handlers import server_stream, unary
 from stigmer_actors.grpc_edge.status import abort
 from stigmer_actors.grpc_edge.streams import OpenStreams
+from stigmer_actors.runner.definitions import DefinitionRegistry
 from stigmer_actors.wire import dispatch
 
 SERVICE = dispatch.DESCRIPTOR.services_by_name["RunnerDispatch"].full_name
@@ -29,7 +30,9 @@ _WIRE_KIND = {AGENT: dispatch.AGENT, WORKFLOW: dispatch.WORKFLOW}
 _ONEOF_FIELD = {AGENT: "agent", WORKFLOW: "workflow"}
 
 
-def dispatch_handler(core: Core, dispatcher: ActorRef, streams: OpenStreams) -> grpc.GenericRpcHandler:
+def dispatch_handler(
+    core: Core, dispatcher: ActorRef, streams: OpenStreams, definitions: DefinitionRegistry
+) -> grpc.GenericRpcHandler:
     def claim(request, context: grpc.ServicerContext) -> Iterator[bytes]:  # noqa: ANN001
         kind = _KINDS.get(request.kind)
         try:
@@ -38,12 +41,15 @@ def dispatch_handler(core: Core, dispatcher: ActorRef, streams: OpenStreams) -> 
             check_optional_id(request.runner_id, "runner_id")
             if request.capacity < 0:
                 raise InvalidArgument(f"capacity is {request.capacity}; it must be 0 (means 1) or more")
+            if request.defined_workflows_only and kind is not WORKFLOW:
+                raise InvalidArgument("defined_workflows_only applies to kind WORKFLOW only")
         except InvalidArgument as error:
             abort(context, error)
         if not streams.reserve():
             context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
                           f"too many open streams (the server allows {streams.limit})")
-        runner = RunnerSlot(request.runner_id or context.peer(), kind, max(1, request.capacity))
+        runner = RunnerSlot(request.runner_id or context.peer(), kind, max(1, request.capacity),
+                            accepts=definitions.exists if request.defined_workflows_only else None)
         try:
             if not streams.attach(runner) or not context.add_callback(runner.close):
                 return

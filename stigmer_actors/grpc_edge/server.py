@@ -75,7 +75,7 @@ class EdgeServer:
             )
             services += [wk.command_service, wk.query_service]
         self._server.add_generic_rpc_handlers(
-            (dispatch_handler(engine.core, engine.core.dispatcher, self.streams),)
+            (dispatch_handler(engine.core, engine.core.dispatcher, self.streams, engine.definitions),)
         )
         self._server.add_generic_rpc_handlers(
             (admin_handler(metrics), definitions_handler(engine.definitions))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 
@@ -41,8 +42,10 @@ class Definition:
 
 
 class DefinitionRegistry:
-    def __init__(self, store: RocksStore) -> None:
+    def __init__(self, store: RocksStore, on_apply: Callable[[], object] = lambda: None) -> None:
         self._store = store
+        self._on_apply = on_apply
+        """Called after a new version is stored (the dispatcher may now hand out more runs)."""
         self._lock = threading.Lock()
         self._compiled: dict[tuple[str, int], ir.Workflow] = {}
 
@@ -66,7 +69,8 @@ class DefinitionRegistry:
                 latest_definition_key(applied.name): str(applied.version).encode(),
             })
             self._compiled[(applied.name, applied.version)] = workflow
-            return applied, True
+        self._on_apply()
+        return applied, True
 
     def get(self, name: str, version: int = 0) -> Definition:
         """A version of ``name`` (0: the latest); NOT_FOUND if there is none."""
@@ -77,6 +81,14 @@ class DefinitionRegistry:
             what = f"version {version} of workflow {name}" if version else f"workflow {name}"
             raise NotFound(f"{what} does not exist")
         return Definition(**json.loads(data))
+
+    def exists(self, name: str) -> bool:
+        """Is ``name`` a workflow in the registry (applied and not deleted)?"""
+        try:
+            check_id(name, "name")
+        except InvalidArgument:
+            return False
+        return self._latest_version(name) > 0
 
     def workflow(self, name: str, version: int = 0) -> ir.Workflow:
         """The compiled IR of a stored version (compiled once per process)."""

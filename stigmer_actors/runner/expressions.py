@@ -7,6 +7,7 @@ expression), which is why everything is compiled once, at workflow compile time.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -42,3 +43,74 @@ def strings_in(value: Any) -> Iterator[str]:
     elif isinstance(value, list):
         for item in value:
             yield from strings_in(item)
+
+
+_PROGRAMS: dict[str, celpy.Runner] = {}
+
+
+def program(expression: str) -> celpy.Runner:
+    """The compiled program of an expression, compiled on first use and then reused."""
+    found = _PROGRAMS.get(expression)
+    if found is None:
+        found = _PROGRAMS[expression] = _ENV.program(_ENV.compile(expression))
+    return found
+
+
+def evaluate(expression: str, variables: dict[str, Any]) -> Any:
+    """The value of ``expression`` over JSON-like ``variables``, as plain Python (JSON-like).
+
+    Raises ``ExpressionError`` naming the expression when evaluation fails (a missing key,
+    a type mismatch), so a node fails with a message the author can act on.
+    """
+    activation = {name: celpy.json_to_cel(value) for name, value in variables.items()}
+    try:
+        return to_python(program(expression).evaluate(activation))
+    except celpy.CELEvalError as error:
+        cause = error.args[0] if error.args else error
+        raise ExpressionError(f"CEL `{expression}`: {cause}") from None
+
+
+def render(value: Any, variables: dict[str, Any]) -> Any:
+    """``value`` with every ``{{ expr }}`` inside its strings replaced by the expression's value.
+
+    A string that is exactly one template keeps the value's type (a number stays a number).
+    """
+    if isinstance(value, dict):
+        return {key: render(item, variables) for key, item in value.items()}
+    if isinstance(value, list):
+        return [render(item, variables) for item in value]
+    if not isinstance(value, str) or "{{" not in value:
+        return value
+    whole = TEMPLATE.fullmatch(value.strip())
+    if whole:
+        return evaluate(whole.group(1).strip(), variables)
+    return TEMPLATE.sub(lambda m: _text(evaluate(m.group(1).strip(), variables)), value)
+
+
+def to_python(value: Any) -> Any:
+    """A CEL value as plain JSON-like Python (celpy's types subclass the Python ones)."""
+    if isinstance(value, celpy.celtypes.BoolType):
+        return bool(value)
+    if isinstance(value, (celpy.celtypes.IntType, celpy.celtypes.UintType)):
+        return int(value)
+    if isinstance(value, celpy.celtypes.DoubleType):
+        return float(value)
+    if isinstance(value, celpy.celtypes.StringType):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(to_python(k)): to_python(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [to_python(item) for item in value]
+    if value is None or isinstance(value, celpy.celtypes.NullType):
+        return None
+    if isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+class ExpressionError(ValueError):
+    """A CEL expression failed at run time."""

@@ -26,7 +26,7 @@ from ai.stigmer.agentic.agentexecution.v1 import api_pb2 as ai_dot_stigmer_dot_a
 from ai.stigmer.agentic.workflowexecution.v1 import api_pb2 as ai_dot_stigmer_dot_agentic_dot_workflowexecution_dot_v1_dot_api__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#ai/stigmer/actors/v1/dispatch.proto\x12\x14\x61i.stigmer.actors.v1\x1a.ai/stigmer/agentic/agentexecution/v1/api.proto\x1a\x31\x61i/stigmer/agentic/workflowexecution/v1/api.proto\"f\n\x0c\x43laimRequest\x12\x31\n\x04kind\x18\x01 \x01(\x0e\x32#.ai.stigmer.actors.v1.ExecutionKind\x12\x11\n\trunner_id\x18\x02 \x01(\t\x12\x10\n\x08\x63\x61pacity\x18\x03 \x01(\x05\"\xb6\x01\n\x10\x43laimedExecution\x12\x45\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x34.ai.stigmer.agentic.agentexecution.v1.AgentExecutionH\x00\x12N\n\x08workflow\x18\x02 \x01(\x0b\x32:.ai.stigmer.agentic.workflowexecution.v1.WorkflowExecutionH\x00\x42\x0b\n\texecution\"\x14\n\x12ListRunnersRequest\"\x86\x01\n\nRunnerInfo\x12\x11\n\trunner_id\x18\x01 \x01(\t\x12\x31\n\x04kind\x18\x02 \x01(\x0e\x32#.ai.stigmer.actors.v1.ExecutionKind\x12\x10\n\x08\x63\x61pacity\x18\x03 \x01(\x05\x12\x0f\n\x07holding\x18\x04 \x03(\t\x12\x0f\n\x07\x63laimed\x18\x05 \x01(\x03\"\xac\x01\n\nRunnerList\x12\x31\n\x07runners\x18\x01 \x03(\x0b\x32 .ai.stigmer.actors.v1.RunnerInfo\x12<\n\x06queued\x18\x02 \x03(\x0b\x32,.ai.stigmer.actors.v1.RunnerList.QueuedEntry\x1a-\n\x0bQueuedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01*H\n\rExecutionKind\x12\x1e\n\x1a\x45XECUTION_KIND_UNSPECIFIED\x10\x00\x12\t\n\x05\x41GENT\x10\x01\x12\x0c\n\x08WORKFLOW\x10\x02\x32\xc2\x01\n\x0eRunnerDispatch\x12U\n\x05\x63laim\x12\".ai.stigmer.actors.v1.ClaimRequest\x1a&.ai.stigmer.actors.v1.ClaimedExecution0\x01\x12Y\n\x0blistRunners\x12(.ai.stigmer.actors.v1.ListRunnersRequest\x1a .ai.stigmer.actors.v1.RunnerListb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#ai/stigmer/actors/v1/dispatch.proto\x12\x14\x61i.stigmer.actors.v1\x1a.ai/stigmer/agentic/agentexecution/v1/api.proto\x1a\x31\x61i/stigmer/agentic/workflowexecution/v1/api.proto\"\x86\x01\n\x0c\x43laimRequest\x12\x31\n\x04kind\x18\x01 \x01(\x0e\x32#.ai.stigmer.actors.v1.ExecutionKind\x12\x11\n\trunner_id\x18\x02 \x01(\t\x12\x10\n\x08\x63\x61pacity\x18\x03 \x01(\x05\x12\x1e\n\x16\x64\x65\x66ined_workflows_only\x18\x04 \x01(\x08\"\xb6\x01\n\x10\x43laimedExecution\x12\x45\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x34.ai.stigmer.agentic.agentexecution.v1.AgentExecutionH\x00\x12N\n\x08workflow\x18\x02 \x01(\x0b\x32:.ai.stigmer.agentic.workflowexecution.v1.WorkflowExecutionH\x00\x42\x0b\n\texecution\"\x14\n\x12ListRunnersRequest\"\x86\x01\n\nRunnerInfo\x12\x11\n\trunner_id\x18\x01 \x01(\t\x12\x31\n\x04kind\x18\x02 \x01(\x0e\x32#.ai.stigmer.actors.v1.ExecutionKind\x12\x10\n\x08\x63\x61pacity\x18\x03 \x01(\x05\x12\x0f\n\x07holding\x18\x04 \x03(\t\x12\x0f\n\x07\x63laimed\x18\x05 \x01(\x03\"\xac\x01\n\nRunnerList\x12\x31\n\x07runners\x18\x01 \x03(\x0b\x32 .ai.stigmer.actors.v1.RunnerInfo\x12<\n\x06queued\x18\x02 \x03(\x0b\x32,.ai.stigmer.actors.v1.RunnerList.QueuedEntry\x1a-\n\x0bQueuedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01*H\n\rExecutionKind\x12\x1e\n\x1a\x45XECUTION_KIND_UNSPECIFIED\x10\x00\x12\t\n\x05\x41GENT\x10\x01\x12\x0c\n\x08WORKFLOW\x10\x02\x32\xc2\x01\n\x0eRunnerDispatch\x12U\n\x05\x63laim\x12\".ai.stigmer.actors.v1.ClaimRequest\x1a&.ai.stigmer.actors.v1.ClaimedExecution0\x01\x12Y\n\x0blistRunners\x12(.ai.stigmer.actors.v1.ListRunnersRequest\x1a .ai.stigmer.actors.v1.RunnerListb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,20 +35,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_RUNNERLIST_QUEUEDENTRY']._loaded_options = None
   _globals['_RUNNERLIST_QUEUEDENTRY']._serialized_options = b'8\001'
-  _globals['_EXECUTIONKIND']._serialized_start=783
-  _globals['_EXECUTIONKIND']._serialized_end=855
-  _globals['_CLAIMREQUEST']._serialized_start=160
-  _globals['_CLAIMREQUEST']._serialized_end=262
-  _globals['_CLAIMEDEXECUTION']._serialized_start=265
-  _globals['_CLAIMEDEXECUTION']._serialized_end=447
-  _globals['_LISTRUNNERSREQUEST']._serialized_start=449
-  _globals['_LISTRUNNERSREQUEST']._serialized_end=469
-  _globals['_RUNNERINFO']._serialized_start=472
-  _globals['_RUNNERINFO']._serialized_end=606
-  _globals['_RUNNERLIST']._serialized_start=609
-  _globals['_RUNNERLIST']._serialized_end=781
-  _globals['_RUNNERLIST_QUEUEDENTRY']._serialized_start=736
-  _globals['_RUNNERLIST_QUEUEDENTRY']._serialized_end=781
-  _globals['_RUNNERDISPATCH']._serialized_start=858
-  _globals['_RUNNERDISPATCH']._serialized_end=1052
+  _globals['_EXECUTIONKIND']._serialized_start=816
+  _globals['_EXECUTIONKIND']._serialized_end=888
+  _globals['_CLAIMREQUEST']._serialized_start=161
+  _globals['_CLAIMREQUEST']._serialized_end=295
+  _globals['_CLAIMEDEXECUTION']._serialized_start=298
+  _globals['_CLAIMEDEXECUTION']._serialized_end=480
+  _globals['_LISTRUNNERSREQUEST']._serialized_start=482
+  _globals['_LISTRUNNERSREQUEST']._serialized_end=502
+  _globals['_RUNNERINFO']._serialized_start=505
+  _globals['_RUNNERINFO']._serialized_end=639
+  _globals['_RUNNERLIST']._serialized_start=642
+  _globals['_RUNNERLIST']._serialized_end=814
+  _globals['_RUNNERLIST_QUEUEDENTRY']._serialized_start=769
+  _globals['_RUNNERLIST_QUEUEDENTRY']._serialized_end=814
+  _globals['_RUNNERDISPATCH']._serialized_start=891
+  _globals['_RUNNERDISPATCH']._serialized_end=1085
 # @@protoc_insertion_point(module_scope)

@@ -19,14 +19,16 @@ AGENT: ExecutionKind
 WORKFLOW: ExecutionKind
 
 class ClaimRequest(_message.Message):
-    __slots__ = ("kind", "runner_id", "capacity")
+    __slots__ = ("kind", "runner_id", "capacity", "defined_workflows_only")
     KIND_FIELD_NUMBER: _ClassVar[int]
     RUNNER_ID_FIELD_NUMBER: _ClassVar[int]
     CAPACITY_FIELD_NUMBER: _ClassVar[int]
+    DEFINED_WORKFLOWS_ONLY_FIELD_NUMBER: _ClassVar[int]
     kind: ExecutionKind
     runner_id: str
     capacity: int
-    def __init__(self, kind: _Optional[_Union[ExecutionKind, str]] = ..., runner_id: _Optional[str] = ..., capacity: _Optional[int] = ...) -> None: ...
+    defined_workflows_only: bool
+    def __init__(self, kind: _Optional[_Union[ExecutionKind, str]] = ..., runner_id: _Optional[str] = ..., capacity: _Optional[int] = ..., defined_workflows_only: _Optional[bool] = ...) -> None: ...
 
 class ClaimedExecution(_message.Message):
     __slots__ = ("agent", "workflow")

@@ -1,0 +1,197 @@
+"""WorkflowRunner: claims workflow executions from a daemon, runs each with a RunActor.
+
+It is a client of the daemon like any other runner: it claims through the dispatch
+service (only executions whose ``spec.workflow_id`` names a registered definition; the
+others stay PENDING for external runners), reads definitions from the registry service,
+reports through StatusBuilder, and watches each run's execution to learn of a cancel.
+``serve`` starts one in-process against its own address (its progress in the daemon's
+RocksDB); ``stigmer-actors runner`` is the same object in its own process and data dir.
+
+On start it resumes every run whose progress it holds and whose execution has not ended.
+A run's input: the definition's ``input`` defaults overlaid with the execution's
+``spec.trigger_metadata`` (each value JSON-decoded when it parses, else the string).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import grpc
+import pykka
+from google.protobuf.message import Message
+from loguru import logger
+
+from stigmer_actors.client.client import StigmerClient
+from stigmer_actors.domain import phases
+from stigmer_actors.domain.kinds import WORKFLOW
+from stigmer_actors.runner.compiler import compile_workflow
+from stigmer_actors.runner.progress import Progress, RunRecord
+from stigmer_actors.runner.run_actor import Ended, RunActor, RunServices
+from stigmer_actors.runner.scheduler import Scheduler
+from stigmer_actors.runner.source import load
+from stigmer_actors.store.rocks import RocksStore
+
+DEFAULT_WORKERS = 16
+DEFAULT_INACTIVITY_TIMEOUT = 600.0
+RECONNECT_DELAY = 1.0
+
+
+class WorkflowRunner:
+    def __init__(
+        self,
+        address: str,
+        store: RocksStore,
+        *,
+        runner_id: str = "workflow-runner",
+        workers: int = DEFAULT_WORKERS,
+        capacity: int = 4,
+        inactivity_timeout: float = DEFAULT_INACTIVITY_TIMEOUT,
+    ) -> None:
+        self.address = address
+        self.runner_id = runner_id
+        self.capacity = capacity
+        self.client = StigmerClient(address)
+        self.progress = Progress(store)
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="workflow-node")
+        self._scheduler = Scheduler()
+        self._services = RunServices(self.client, self.progress, self._pool, self._scheduler,
+                                     inactivity_timeout, self._run_stopped)
+        self._lock = threading.Condition()
+        self._runs: dict[str, pykka.ActorRef] = {}
+        self._watches: dict[str, Any] = {}
+        self._stopping = threading.Event()
+        self._claims: Any = None
+        self._thread = threading.Thread(target=self._claim_loop, name="workflow-claims", daemon=True)
+
+    def start(self) -> WorkflowRunner:
+        for execution_id in self.progress.runs():
+            self._resume(execution_id)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop claiming and stop every run where it is; progress stays for the next start."""
+        self._stopping.set()
+        if self._claims is not None:
+            self._claims.cancel()
+        self._thread.join(5)
+        with self._lock:
+            runs = list(self._runs.values())
+        for ref in runs:
+            try:
+                ref.stop(timeout=10)
+            except pykka.ActorDeadError:
+                pass
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._scheduler.stop()
+        self.client.close()
+
+    def running(self) -> list[str]:
+        with self._lock:
+            return sorted(self._runs)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no run is active here (all ended or stopped); False on timeout."""
+        with self._lock:
+            return self._lock.wait_for(lambda: not self._runs, timeout)
+
+    def _claim_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._claims = self.client.claim(WORKFLOW, self.runner_id, self.capacity,
+                                                 defined_workflows_only=True)
+                for execution in self._claims:
+                    self._begin(execution)
+            except grpc.RpcError as error:
+                if self._stopping.is_set():
+                    return
+                logger.warning("runner {runner}: claim stream ended ({code}); reconnecting",
+                               runner=self.runner_id, code=error.code().name)
+            self._stopping.wait(RECONNECT_DELAY)
+
+    def _begin(self, execution: Message) -> None:
+        eid = execution.metadata.id
+        try:
+            definition = self.client.workflow_definition(execution.spec.workflow_id)
+            workflow = compile_workflow(load(definition.source))
+        except grpc.RpcError as error:  # deleted between hand-out and now
+            self._refuse(eid, f"workflow {execution.spec.workflow_id}: {error.details()}")
+            return
+        run = RunRecord(eid, workflow.name, definition.version, workflow.ir_hash,
+                        _run_input(workflow.input_defaults, execution.spec.trigger_metadata))
+        self.progress.begin(run)
+        self._spawn(run, workflow, resumed=False)
+
+    def _resume(self, execution_id: str) -> None:
+        run = self.progress.run(execution_id)
+        try:
+            execution = self.client.get(execution_id, WORKFLOW)
+            definition = self.client.workflow_definition(run.workflow, run.version) if run else None
+        except grpc.RpcError as error:
+            if error.code() != grpc.StatusCode.NOT_FOUND:
+                raise
+            execution = definition = None
+        if run is None or definition is None or execution is None or phases.is_terminal(execution.status.phase):
+            logger.info("run {eid}: not resumed (ended or gone while the runner was down)", eid=execution_id)
+            self.progress.finish(execution_id)
+            return
+        self._spawn(run, compile_workflow(load(definition.source)), resumed=True)
+
+    def _spawn(self, run: RunRecord, workflow: Any, resumed: bool) -> None:
+        with self._lock:
+            if run.execution_id in self._runs or self._stopping.is_set():
+                return
+            ref = RunActor.start(run, workflow, self._services, resumed)
+            self._runs[run.execution_id] = ref
+        watch = threading.Thread(target=self._watch, args=(run.execution_id, ref),
+                                 name=f"watch-{run.execution_id}", daemon=True)
+        watch.start()
+
+    def _watch(self, execution_id: str, ref: pykka.ActorRef) -> None:
+        """Tell the run when its execution ends by someone else's hand (cancel, watchdog, delete)."""
+        how = "deleted"
+        try:
+            stream = self.client.watch(execution_id, WORKFLOW)
+            with self._lock:
+                self._watches[execution_id] = stream
+            if not ref.is_alive():
+                return
+            for execution in stream:
+                if phases.is_terminal(execution.status.phase):
+                    how = phases.name(execution.status.phase)
+                    break
+        except grpc.RpcError:
+            return  # the run stopped (stream cancelled) or the daemon went away
+        try:
+            ref.tell(Ended(how))
+        except pykka.ActorDeadError:
+            pass
+
+    def _run_stopped(self, execution_id: str) -> None:
+        with self._lock:
+            self._runs.pop(execution_id, None)
+            stream = self._watches.pop(execution_id, None)
+            self._lock.notify_all()
+        if stream is not None:
+            stream.cancel()
+
+    def _refuse(self, execution_id: str, error: str) -> None:
+        """Fail an execution this runner was handed but cannot run."""
+        status = WORKFLOW.status_cls(phase=phases.FAILED, error=error)
+        try:
+            self.client.update_status(execution_id, status)
+        except grpc.RpcError as failure:
+            logger.warning("run {eid}: could not fail it: {error}", eid=execution_id, error=failure.details())
+
+
+def _run_input(defaults: str, metadata: Any) -> dict[str, Any]:
+    values = json.loads(defaults)
+    for key, text in metadata.items():
+        try:
+            values[key] = json.loads(text)
+        except ValueError:
+            values[key] = text
+    return values
