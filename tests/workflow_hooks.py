@@ -49,4 +49,5 @@ def append_line(input: dict, ctx) -> dict:  # noqa: A002, ANN001
     """Crash test: append this node's id to the file named by the run input ``log``."""
     with open(input["log"], "a") as f:
         f.write(f"{ctx.node}\n")
+    ctx.cancelled.wait(float(input.get("pause", 0)))  # the node's own work takes a while
     return {"node": ctx.node}

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import grpc
+
 from stigmer_actors.domain import phases
 from stigmer_actors.runner.durations import parse_duration
 from stigmer_actors.runner.expressions import evaluate, render
@@ -148,7 +150,11 @@ def _wait(ctx: NodeContext) -> dict[str, Any]:
 
 def _agent(ctx: NodeContext) -> dict[str, Any]:
     client = ctx.client
-    created = client.create_agent(str(ctx.params["message"]), agent_id=str(ctx.params.get("agent_id", "")))
+    try:  # the agent execution belongs to the run's session unless the node names another
+        created = client.create_agent(str(ctx.params["message"]), agent_id=str(ctx.params.get("agent_id", "")),
+                                      session_id=str(ctx.params.get("session_id", ctx.run_id)))
+    except grpc.RpcError as error:
+        raise RuntimeError(f"creating the agent execution: {error.code().name}: {error.details()}") from None
     stream = client.watch(created.metadata.id)
     ctx.on_cancel(stream.cancel)
     last = None
@@ -165,7 +171,7 @@ def _agent(ctx: NodeContext) -> dict[str, Any]:
     replies = [m.content for m in last.status.messages if m.type == 2]  # MESSAGE_AI
     output = {
         "execution_id": created.metadata.id,
-        "phase": phases.name(last.status.phase),
+        "phase": phases.name(last.status.phase).removeprefix("EXECUTION_"),
         "message": replies[-1] if replies else "",
         "error": last.status.error,
     }
