@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from google.protobuf.json_format import MessageToDict
+from google.protobuf.message import Message
 
 from stigmer_actors.domain import phases
 from stigmer_actors.wire import workflow_enum
@@ -50,12 +51,12 @@ def statuses(seen: list) -> dict[str, int]:
     return {task_id: task.status for task_id, task in final(seen).items()}
 
 
-def plain(message) -> dict:  # noqa: ANN001 - a protobuf Struct
+def plain(message: Message) -> dict:
     return MessageToDict(message)
 
 
 def at(timestamp: str) -> datetime:
-    return datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    return datetime.fromisoformat(timestamp)
 
 
 def test_fan_out_fan_in(daemon: Daemon) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 
-def flaky_count(input: dict[str, Any], ctx: Any) -> dict[str, Any]:  # noqa: A002 - the node interface's name
+def flaky_count(input: dict[str, Any], ctx: Any) -> dict[str, Any]:
     """A loop body step that fails on its first ``fail_attempts`` attempts (default 1) of
     every iteration, then succeeds with ``count`` = iteration + 1 and the attempt it took."""
     fail_attempts = int(input.get("fail_attempts", 1))

@@ -66,6 +66,18 @@ class Tick:
     pass
 
 
+@dataclass(frozen=True)
+class RunReport:
+    """How a run's reporting went: what the closing note of a run is made of."""
+
+    transitions: int
+    """Changes made to the local status (task transitions, phase changes)."""
+    rpcs: int
+    """updateStatus calls they took (coalesced: at most one in flight)."""
+    finished: bool
+    """The run ended here (False: stopped for a runner shutdown, to be resumed)."""
+
+
 @dataclass
 class RunServices:
     """What every run of one runner shares."""
@@ -76,7 +88,7 @@ class RunServices:
     """A concurrent.futures executor: the bounded worker pool."""
     scheduler: Scheduler
     inactivity_timeout: float
-    on_stopped: Callable[[str], None]
+    on_stopped: Callable[[str, RunReport], None]
 
 
 class RunActor(pykka.ThreadingActor):
@@ -162,7 +174,10 @@ class RunActor(pykka.ThreadingActor):
             self.builder.close(timeout=5.0)
         except Exception as error:  # the server may be gone or the execution ended
             logger.debug("run {eid}: last status not delivered: {error}", eid=self.eid, error=error)
-        self.s.on_stopped(self.eid)
+        report = RunReport(self.builder.changes, self.builder.rpcs, self._ended)
+        logger.debug("run {eid}: {transitions} status changes sent in {rpcs} updateStatus calls",
+                     eid=self.eid, transitions=report.transitions, rpcs=report.rpcs)
+        self.s.on_stopped(self.eid, report)
 
     # Node attempts
 

@@ -29,7 +29,7 @@ from stigmer_actors.domain import phases
 from stigmer_actors.domain.kinds import WORKFLOW
 from stigmer_actors.runner.compiler import compile_workflow
 from stigmer_actors.runner.progress import Progress, RunRecord
-from stigmer_actors.runner.run_actor import Ended, RunActor, RunServices
+from stigmer_actors.runner.run_actor import Ended, RunActor, RunReport, RunServices
 from stigmer_actors.runner.scheduler import Scheduler
 from stigmer_actors.runner.source import load
 from stigmer_actors.store.rocks import RocksStore
@@ -37,6 +37,7 @@ from stigmer_actors.store.rocks import RocksStore
 DEFAULT_WORKERS = 16
 DEFAULT_INACTIVITY_TIMEOUT = 600.0
 RECONNECT_DELAY = 1.0
+KEPT_REPORTS = 1000
 
 
 class WorkflowRunner:
@@ -62,6 +63,8 @@ class WorkflowRunner:
         self._lock = threading.Condition()
         self._runs: dict[str, pykka.ActorRef] = {}
         self._watches: dict[str, Any] = {}
+        self.reports: dict[str, RunReport] = {}
+        """execution id -> how its reporting went, for the last KEPT_REPORTS runs stopped."""
         self._stopping = threading.Event()
         self._claims: Any = None
         self._thread = threading.Thread(target=self._claim_loop, name="workflow-claims", daemon=True)
@@ -170,8 +173,11 @@ class WorkflowRunner:
         except pykka.ActorDeadError:
             pass
 
-    def _run_stopped(self, execution_id: str) -> None:
+    def _run_stopped(self, execution_id: str, report: RunReport) -> None:
         with self._lock:
+            self.reports[execution_id] = report
+            if len(self.reports) > KEPT_REPORTS:
+                del self.reports[next(iter(self.reports))]
             self._runs.pop(execution_id, None)
             stream = self._watches.pop(execution_id, None)
             self._lock.notify_all()
