@@ -39,14 +39,27 @@ def run(args: argparse.Namespace, client: StigmerClient) -> int:
             for last in stream:
                 live.update(render(last), refresh=True)
     else:
+        shown: dict[str, int] = {}
         for last in stream:
-            print(as_json(last) if args.json else summary(last), flush=True)
+            print(as_json(last) if args.json else summary(last) + _task_changes(last, shown), flush=True)
     if last is None or not phases.is_terminal(last.status.phase):
         print(f"{args.id} was deleted while watched", file=sys.stderr)
         return EXIT_DELETED
     if last.status.error:
         print(f"error: {last.status.error}", file=sys.stderr)
     return EXIT_CODES[last.status.phase]
+
+
+def _task_changes(execution: Message, shown: dict[str, int]) -> str:
+    """Lines for the workflow tasks whose status changed since the last state printed."""
+    lines = []
+    for t in getattr(execution.status, "tasks", ()):
+        if shown.get(t.task_id) != t.status:
+            shown[t.task_id] = t.status
+            status = t.DESCRIPTOR.fields_by_name["status"].enum_type.values_by_number[t.status].name
+            error = f"  {t.error}" if t.error else ""
+            lines.append(f"\n  {t.task_id}  {status.removeprefix('WORKFLOW_TASK_')}{error}")
+    return "".join(lines)
 
 
 def render(execution: Message) -> Group:

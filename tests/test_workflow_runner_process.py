@@ -1,0 +1,64 @@
+"""The runner as its own process: ``serve --no-runner`` leaves workflow executions PENDING;
+``stigmer-actors runner --address`` claims them through dispatch and runs them; ``run``
+drives it all from the command line."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from stigmer_actors.client import StigmerClient
+from stigmer_actors.domain import phases
+from tests.daemon import CLI, Daemon, cli
+
+WORKFLOW = """
+name: two-step
+input: {who: nobody}
+nodes:
+  - {id: greet, type: transform, with: {set: {text: "'hello ' + input.who"}}}
+  - {id: wait, type: wait, with: {for: 20ms}}
+edges: [{from: greet, to: wait}]
+"""
+
+
+def test_serve_without_runner_then_a_runner_process(tmp_path: Path) -> None:
+    source = tmp_path / "two-step.yaml"
+    source.write_text(WORKFLOW)
+    daemon = Daemon(tmp_path / "data", "--no-runner")
+    runner = None
+    try:
+        with StigmerClient(daemon.address) as client:
+            client.apply_workflow(WORKFLOW)
+            waiting = client.create_workflow(workflow_id="two-step", trigger_metadata={"who": "world"})
+            assert client.runners().runners == []  # --no-runner: nobody claims it
+            assert client.get(waiting.metadata.id).status.phase == phases.PENDING
+            runner = subprocess.Popen(
+                [*CLI, "runner", "--address", daemon.address, "--data-dir", str(tmp_path / "runner")],
+                stderr=subprocess.DEVNULL,
+            )
+            last = None
+            for last in client.watch(waiting.metadata.id):
+                pass
+            assert last is not None and last.status.phase == phases.COMPLETED, last
+            assert [t.task_id for t in last.status.tasks] == ["greet#0", "wait#0"]
+            assert last.status.tasks[0].output["text"] == "hello world"
+            done = cli("run", str(source), "--input", "who=cli", "--address", daemon.address, timeout=60)
+            assert done.returncode == 0, done.stderr
+            assert "EXECUTION_COMPLETED" in done.stdout and "greet#0  COMPLETED" in done.stdout
+    finally:
+        if runner is not None:
+            runner.terminate()
+            assert runner.wait(15) == 0  # a clean stop on SIGTERM
+        daemon.terminate()
+
+
+def test_run_exits_non_zero_when_the_workflow_fails(tmp_path: Path) -> None:
+    source = tmp_path / "broken.yaml"
+    source.write_text("name: broken\nnodes: [{id: boom, type: transform, with: {set: {x: \"1 / 0\"}}}]\n")
+    daemon = Daemon(tmp_path / "data")
+    try:
+        done = cli("run", str(source), "--address", daemon.address, timeout=60)
+    finally:
+        daemon.terminate()
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "error: node boom:" in done.stderr and "divide by zero" in done.stderr.lower()
