@@ -35,11 +35,14 @@ ENDED = {COMPLETED, FAILED, SKIPPED}
 
 
 class Daemon:
-    def __init__(self, data_dir: Path, inactivity_timeout: float = 60.0) -> None:
-        self.engine = Engine(data_dir, pending_timeout=0, heartbeat_timeout=0)
+    def __init__(
+        self, data_dir: Path, inactivity_timeout: float = 60.0, heartbeat_timeout: float = 0,
+        heartbeat_every: float = 30.0,
+    ) -> None:
+        self.engine = Engine(data_dir, pending_timeout=0, heartbeat_timeout=heartbeat_timeout)
         self.server = EdgeServer(self.engine, "127.0.0.1:0").start()
-        self.runner = WorkflowRunner(self.server.address, self.engine.store,
-                                     inactivity_timeout=inactivity_timeout).start()
+        self.runner = WorkflowRunner(self.server.address, self.engine.store, inactivity_timeout=inactivity_timeout,
+                                     heartbeat_every=heartbeat_every).start()
         self.client = StigmerClient(self.server.address)
 
     def run(self, source: str, **inputs: str) -> list:
@@ -395,6 +398,42 @@ def test_inactivity_timeout_fails_a_stuck_run(tmp_path: Path) -> None:
         d.close()
     assert seen[-1].status.phase == phases.FAILED
     assert "no progress for" in seen[-1].status.error and "inactivity timeout 0.5 s" in seen[-1].status.error
+
+
+def test_join_any_fires_on_the_first_arrival_once(daemon: Daemon) -> None:
+    seen = daemon.run("""
+        name: first-wins
+        nodes:
+          - {id: start, type: noop}
+          - {id: fast, type: noop}
+          - {id: slow, type: wait, with: {for: 300ms}}
+          - {id: first, type: python, with: {call: 'tests.workflow_hooks:record'}, join: any}
+        edges:
+          - {from: start, to: fast}
+          - {from: start, to: slow}
+          - {from: fast, to: first}
+          - {from: slow, to: first}
+    """)
+    assert seen[-1].status.phase == phases.COMPLETED
+    check_forward(seen)
+    assert first(seen, "first#0", {COMPLETED}) < first(seen, "slow#0", {COMPLETED})  # did not wait
+    assert calls() == [("first", 0, 1)]  # the late token did not fire it again
+    assert final(seen)["slow#0"].status == COMPLETED
+
+
+def test_a_long_node_keeps_the_execution_alive_past_the_heartbeat_timeout(tmp_path: Path) -> None:
+    """The server fails IN_PROGRESS executions silent for 1 s; a 2.5 s node must not look dead."""
+    d = Daemon(tmp_path / "data", heartbeat_timeout=1.0, heartbeat_every=0.3)
+    try:
+        seen = d.run("""
+            name: long-node
+            nodes: [{id: think, type: wait, with: {for: 2500ms}}]
+        """)
+    finally:
+        d.close()
+    assert seen[-1].status.phase == phases.COMPLETED, seen[-1].status.error
+    versions = [s.status.version for s in seen if final([s]).get("think#0") and final([s])["think#0"].status == IN_PROGRESS]
+    assert len(versions) >= 5  # resent while the node ran (about every 0.3 s)
 
 
 def test_filter_transform_and_templates(daemon: Daemon) -> None:

@@ -88,6 +88,9 @@ class RunServices:
     """A concurrent.futures executor: the bounded worker pool."""
     scheduler: Scheduler
     inactivity_timeout: float
+    heartbeat_every: float
+    """Resend the status after this many seconds without a report (the server's watchdog
+    fails IN_PROGRESS executions that go quiet; a long node must not look like a dead runner)."""
     on_stopped: Callable[[str, RunReport], None]
 
 
@@ -112,6 +115,9 @@ class RunActor(pykka.ThreadingActor):
         self._ended = False
         self._last_progress = time.monotonic()
         self._tick: Timer | None = None
+        self._tick_period = min(services.inactivity_timeout / 4, services.heartbeat_every / 2, 5.0)
+        self._changes_at_tick = 0
+        self._quiet_ticks = 0
 
     # Lifecycle
 
@@ -155,6 +161,14 @@ class RunActor(pykka.ThreadingActor):
             if idle >= self.s.inactivity_timeout:
                 self._fail(f"no progress for {idle:.1f} s (inactivity timeout {self.s.inactivity_timeout:g} s)")
                 return
+            if self.builder.changes == self._changes_at_tick:
+                self._quiet_ticks += 1
+                if self._quiet_ticks * self._tick_period >= self.s.heartbeat_every:
+                    self.builder.touch()
+                    self._quiet_ticks = 0
+            else:
+                self._quiet_ticks = 0
+            self._changes_at_tick = self.builder.changes
             self._arm_tick()
         elif isinstance(message, Ended):
             logger.info("run {eid}: stopped, the execution was {how}", eid=self.eid, how=message.how)
@@ -187,6 +201,7 @@ class RunActor(pykka.ThreadingActor):
             key, attempt = self._todo.popleft()
             self._begin_attempt(key, attempt)
         if not self._ended and not self._running and not self._retrying:
+            assert self.state.outstanding == 0, "tokens left unapplied with nothing running"
             holding = self.state.holding_joins()
             if holding:
                 self._fail("joins never heard from all their inputs: " + ", ".join(f"{n}#{i}" for n, i in holding))
@@ -313,9 +328,8 @@ class RunActor(pykka.ThreadingActor):
             timer.cancel()
 
     def _arm_tick(self) -> None:
-        period = min(max(self.s.inactivity_timeout / 4, 0.05), 5.0)
         ref = self.actor_ref
-        self._tick = self.s.scheduler.call_later(period, lambda: _tell(ref, Tick()))
+        self._tick = self.s.scheduler.call_later(max(self._tick_period, 0.05), lambda: _tell(ref, Tick()))
 
 
 def _work(ref: pykka.ActorRef, node_type: str, key: Key, attempt: int, ctx: nodes.NodeContext) -> None:

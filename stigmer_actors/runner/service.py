@@ -36,6 +36,8 @@ from stigmer_actors.store.rocks import RocksStore
 
 DEFAULT_WORKERS = 16
 DEFAULT_INACTIVITY_TIMEOUT = 600.0
+DEFAULT_HEARTBEAT = 30.0
+"""Seconds of silence after which a run resends its status (serve's heartbeat timeout: 120)."""
 RECONNECT_DELAY = 1.0
 KEPT_REPORTS = 1000
 
@@ -50,6 +52,7 @@ class WorkflowRunner:
         workers: int = DEFAULT_WORKERS,
         capacity: int = 4,
         inactivity_timeout: float = DEFAULT_INACTIVITY_TIMEOUT,
+        heartbeat_every: float = DEFAULT_HEARTBEAT,
     ) -> None:
         self.address = address
         self.runner_id = runner_id
@@ -59,7 +62,7 @@ class WorkflowRunner:
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="workflow-node")
         self._scheduler = Scheduler()
         self._services = RunServices(self.client, self.progress, self._pool, self._scheduler,
-                                     inactivity_timeout, self._run_stopped)
+                                     inactivity_timeout, heartbeat_every, self._run_stopped)
         self._lock = threading.Condition()
         self._runs: dict[str, pykka.ActorRef] = {}
         self._watches: dict[str, Any] = {}
@@ -141,7 +144,11 @@ class WorkflowRunner:
             logger.info("run {eid}: not resumed (ended or gone while the runner was down)", eid=execution_id)
             self.progress.finish(execution_id)
             return
-        self._spawn(run, compile_workflow(load(definition.source)), resumed=True)
+        workflow = compile_workflow(load(definition.source))
+        if workflow.ir_hash != run.ir_hash:
+            logger.warning("run {eid}: {name} v{version} compiles to a different IR than when the run "
+                           "started; resuming with it", eid=execution_id, name=run.workflow, version=run.version)
+        self._spawn(run, workflow, resumed=True)
 
     def _spawn(self, run: RunRecord, workflow: Any, resumed: bool) -> None:
         with self._lock:
