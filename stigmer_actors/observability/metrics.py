@@ -4,7 +4,8 @@ Two sorts, chosen for the cost on the update path:
 
 - events are recorded where they happen (an RPC finished, an update's steps, a coalesced
   state, a watchdog failure). Off the update path these are prometheus-client counters;
-  on it, ``HistogramGroup``s (``histograms.py``) filled under one lock per change;
+  on it, ``Histogram``s (``histograms.py``) whose ``observe`` is an array append, binned
+  in bulk at scrape time or every ``FOLD_AT`` values;
 - levels (live actors, open subscriptions and streams, the slowest subscriber's lag,
   spawns, evictions, refused streams) are read from the engine's own counters only when
   someone scrapes, so they cost the update path nothing.
@@ -24,7 +25,7 @@ from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from stigmer_actors.observability.histograms import HistogramGroup
+from stigmer_actors.observability.histograms import Histogram, family
 
 STEPS = ("load", "merge", "persist", "fan_out")
 """The steps of a change inside its ExecutionActor, in order."""
@@ -34,6 +35,8 @@ _LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 
 _STEP_BUCKETS = (0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001,
                  0.0025, 0.01, 0.1)
 _FAN_OUT_BUCKETS = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
+FOLD_AT = 4096
+"""Values a histogram holds unbinned before the thread adding one bins them (bounds memory)."""
 
 
 class Levels:
@@ -65,26 +68,47 @@ class Metrics:
             "stigmer_watchdog_failures", "Executions failed by the watchdog, by reason.",
             ["reason"], registry=r,
         )
-        self.update_seconds = HistogramGroup(["updateStatus"], _LATENCY_BUCKETS)
-        self._change_lock = threading.Lock()
-        self.steps = HistogramGroup(STEPS, _STEP_BUCKETS, self._change_lock)
-        self.fan_out = HistogramGroup(["fan_out"], _FAN_OUT_BUCKETS, self._change_lock)
-        self.written_bytes = 0
+        self._fold_lock = threading.Lock()
+        self.update_seconds = Histogram(_LATENCY_BUCKETS)
+        self.steps = {step: Histogram(_STEP_BUCKETS) for step in STEPS}
+        self.fan_out = Histogram(_FAN_OUT_BUCKETS, "q")
+        self._written = Histogram((), "q")  # only its sum is exported
+        self._histograms = [self.update_seconds, *self.steps.values(), self.fan_out, self._written]
+        self._observe_steps = [h.observe for h in self.steps.values()]
         self.levels = Levels()
         r.register(_ScrapeTimeCollector(self))
+
+    def update_latency(self, seconds: float) -> None:
+        """An updateStatus, from its call until its actor was done with it (refused ones too)."""
+        observe = self.update_seconds.observe
+        observe(seconds)
+        if len(self.update_seconds.pending) >= FOLD_AT:
+            self.fold()
 
     def change(self, load: float, merge: float, persist: float, fan_out: float,
                subscribers: int, written: int) -> None:
         """One committed change's step times (seconds), fan-out size and bytes written."""
-        with self._change_lock:
-            self.steps.add(load, merge, persist, fan_out)
-            self.fan_out.add(subscribers)
-            self.written_bytes += written
+        observe_load, observe_merge, observe_persist, observe_fan_out = self._observe_steps
+        observe_load(load)
+        observe_merge(merge)
+        observe_persist(persist)
+        observe_fan_out(fan_out)
+        self.fan_out.observe(subscribers)
+        self._written.observe(written)
+        if len(self._written.pending) >= FOLD_AT:
+            self.fold()
+
+    def fold(self) -> None:
+        """Bin every pending value (at scrape time, or when one histogram has FOLD_AT)."""
+        with self._fold_lock:
+            for histogram in self._histograms:
+                histogram.fold()
 
     def written(self) -> int:
-        """Serialized bytes written so far (read under the lock ``change`` adds under)."""
-        with self._change_lock:
-            return self.written_bytes
+        """Serialized bytes written so far."""
+        self.fold()
+        with self._fold_lock:
+            return int(self._written.snapshot()[1])
 
 
 class _ScrapeTimeCollector(Collector):
@@ -95,18 +119,22 @@ class _ScrapeTimeCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         m, lv = self._m, self._m.levels
-        yield m.update_seconds.family(
-            "stigmer_update_status_seconds",
-            "updateStatus latency inside the engine, from the call until its actor is done with "
-            "it (queueing at the actor included; refused updates too).",
-        )
-        yield m.steps.family(
-            "stigmer_update_step_seconds",
-            "Time of each step of a change inside its ExecutionActor; persist is the store write.",
-            label="step",
-        )
-        yield m.fan_out.family("stigmer_fan_out_subscribers",
-                               "Subscribers of the execution at each change.")
+        m.fold()
+        with m._fold_lock:  # built under the lock, yielded after it (a generator must not hold it)
+            histograms = [family(
+                "stigmer_update_status_seconds",
+                "updateStatus latency inside the engine, from the call until its actor is done "
+                "with it (queueing at the actor included; refused updates too).",
+                {"": m.update_seconds},
+            ), family(
+                "stigmer_update_step_seconds",
+                "Time of each step of a change inside its ExecutionActor; persist is the store "
+                "write.",
+                m.steps,
+                label="step",
+            ), family("stigmer_fan_out_subscribers", "Subscribers of the execution at each change.",
+                      {"": m.fan_out})]
+        yield from histograms
         yield CounterMetricFamily("stigmer_store_written_bytes",
                                   "Serialized execution bytes written to the store.",
                                   value=m.written())
