@@ -27,11 +27,11 @@ from loguru import logger
 from stigmer_actors.client.client import StigmerClient
 from stigmer_actors.domain import phases
 from stigmer_actors.domain.kinds import WORKFLOW
-from stigmer_actors.runner.compiler import compile_workflow
+from stigmer_actors.runner.compiler import WorkflowInvalid, compile_workflow
 from stigmer_actors.runner.progress import Progress, RunRecord
 from stigmer_actors.runner.run_actor import Ended, RunActor, RunReport, RunServices
 from stigmer_actors.runner.scheduler import Scheduler
-from stigmer_actors.runner.source import load
+from stigmer_actors.runner.source import DefinitionError, load
 from stigmer_actors.store.rocks import RocksStore
 
 DEFAULT_WORKERS = 16
@@ -110,7 +110,11 @@ class WorkflowRunner:
                 self._claims = self.client.claim(WORKFLOW, self.runner_id, self.capacity,
                                                  defined_workflows_only=True)
                 for execution in self._claims:
-                    self._begin(execution)
+                    try:
+                        self._begin(execution)
+                    except Exception:
+                        logger.opt(exception=True).error("run {eid}: could not start", eid=execution.metadata.id)
+                        self._refuse(execution.metadata.id, "the runner could not start this run; see its log")
             except grpc.RpcError as error:
                 if self._stopping.is_set():
                     return
@@ -125,6 +129,10 @@ class WorkflowRunner:
             workflow = compile_workflow(load(definition.source))
         except grpc.RpcError as error:  # deleted between hand-out and now
             self._refuse(eid, f"workflow {execution.spec.workflow_id}: {error.details()}")
+            return
+        except (DefinitionError, WorkflowInvalid) as error:  # e.g. a python target this process lacks
+            self._refuse(eid, f"workflow {execution.spec.workflow_id} does not compile in runner "
+                              f"{self.runner_id}: {error}")
             return
         run = RunRecord(eid, workflow.name, definition.version, workflow.ir_hash,
                         _run_input(workflow.input_defaults, execution.spec.trigger_metadata))
@@ -144,7 +152,12 @@ class WorkflowRunner:
             logger.info("run {eid}: not resumed (ended or gone while the runner was down)", eid=execution_id)
             self.progress.finish(execution_id)
             return
-        workflow = compile_workflow(load(definition.source))
+        try:
+            workflow = compile_workflow(load(definition.source))
+        except (DefinitionError, WorkflowInvalid) as error:
+            self._refuse(execution_id, f"workflow {run.workflow} v{run.version} no longer compiles: {error}")
+            self.progress.finish(execution_id)
+            return
         if workflow.ir_hash != run.ir_hash:
             logger.warning("run {eid}: {name} v{version} compiles to a different IR than when the run "
                            "started; resuming with it", eid=execution_id, name=run.workflow, version=run.version)
