@@ -120,6 +120,34 @@ def test_status_builder_coalesces_and_delivers_the_final_state(served) -> None:
     assert client.get(eid).status.tasks == final.tasks
 
 
+def test_status_builder_rides_out_a_server_restart(data_dir) -> None:
+    """Changes made while the server is down are delivered, newest first, once it is back."""
+    engine = Engine(data_dir, pending_timeout=0, heartbeat_timeout=0)
+    server = EdgeServer(engine, "127.0.0.1:0").start()
+    address = server.address
+    client = StigmerClient(address, timeout=2)
+    try:
+        eid = client.create_agent("m", session_id="s").metadata.id
+        builder = StatusBuilder(client, eid, retry_for=30)
+        builder.start()
+        builder.flush()
+        server.stop(grace=0)
+        for i in range(50):  # while nobody listens
+            builder.set_tool_call("c1", name="search", result=f"r{i}")
+        with pytest.raises(TimeoutError):
+            builder.flush(timeout=0.5)  # not delivered, and no error either: still trying
+        server = EdgeServer(engine, address).start()  # back on the same port
+        builder.complete()
+        builder.close(timeout=30)
+        stored = engine.get(eid).status
+        assert stored.phase == phases.COMPLETED and stored.tool_calls[0].result == "r49"
+        assert builder.rpcs <= 4  # start, then the newest state (maybe one retry overlapping)
+    finally:
+        client.close()
+        server.stop(grace=0)
+        engine.close()
+
+
 def test_disconnected_client_is_unsubscribed(served) -> None:
     engine, server, client = served
     eid = client.create_agent("m", session_id="s").metadata.id

@@ -62,3 +62,35 @@ def test_run_exits_non_zero_when_the_workflow_fails(tmp_path: Path) -> None:
         daemon.terminate()
     assert done.returncode == 1, done.stdout + done.stderr
     assert "error: node boom:" in done.stderr and "divide by zero" in done.stderr.lower()
+
+
+def test_a_runner_process_rides_out_a_daemon_restart(tmp_path: Path) -> None:
+    """The daemon restarts mid-run: the runner's reports wait for it and the run completes."""
+    daemon = Daemon(tmp_path / "data", "--no-runner")
+    address = daemon.address
+    runner = subprocess.Popen(
+        [*CLI, "runner", "--address", address, "--data-dir", str(tmp_path / "runner")],
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        with StigmerClient(address) as client:
+            client.apply_workflow(
+                "name: slow-then-done\nnodes:\n  - {id: slow, type: wait, with: {for: 1500ms}}\n"
+                "  - {id: done, type: noop}\nedges: [{from: slow, to: done}]\n"
+            )
+            eid = client.create_workflow(workflow_id="slow-then-done").metadata.id
+            for state in client.watch(eid):
+                if any(t.task_id == "slow#0" and t.status == 2 for t in state.status.tasks):
+                    break  # the slow node is running
+        assert daemon.terminate() == 0
+        daemon = Daemon(tmp_path / "data", "--no-runner", "--address", address)
+        with StigmerClient(address) as client:
+            last = None
+            for last in client.watch(eid):
+                pass
+        assert last is not None and last.status.phase == phases.COMPLETED, last
+        assert [(t.task_id, t.status) for t in last.status.tasks] == [("slow#0", 3), ("done#0", 3)]
+    finally:
+        runner.terminate()
+        runner.wait(15)
+        daemon.terminate()

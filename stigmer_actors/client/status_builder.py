@@ -5,15 +5,18 @@ works. One sender thread sends the whole newest status, with at most one updateS
 flight for the execution: changes made while a send is in flight are coalesced into the
 next send. Every list field is sent whole (updateStatus replaces non-empty lists), so a
 coalesced send loses nothing, and the last state is always sent: ``flush()`` or
-``close()`` return only once the server has it.
+``close()`` return only once the server has it. While the server is unreachable (a
+restart) sends are retried with the newest status for ``retry_for`` seconds.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from datetime import datetime, timezone
 from typing import Any
 
+import grpc
 from google.protobuf.message import Message
 
 from stigmer_actors.client.client import StigmerClient
@@ -22,8 +25,12 @@ from stigmer_actors.domain.kinds import AGENT, WORKFLOW, Kind
 
 
 class StatusBuilder:
-    def __init__(self, client: StigmerClient, execution_id: str, kind: Kind | None = None) -> None:
+    def __init__(
+        self, client: StigmerClient, execution_id: str, kind: Kind | None = None, retry_for: float = 60.0
+    ) -> None:
         self.client = client
+        self.retry_for = retry_for
+        """Seconds to keep retrying while the server is UNAVAILABLE before ``flush`` fails."""
         self.execution_id = execution_id
         self.kind = kind or client.kind_of(execution_id)
         self._status: Message = self.kind.status_cls()
@@ -158,6 +165,8 @@ class StatusBuilder:
         return _Change(self)
 
     def _send_loop(self) -> None:
+        unreachable_since: float | None = None
+        delay = _FIRST_RETRY
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: self._changed > self._sent or self._closing)
@@ -168,16 +177,30 @@ class StatusBuilder:
                 status.CopyFrom(self._status)
             try:
                 reply = self.client.update_status(self.execution_id, status)
-            except Exception as error:  # delivered to the runner by flush()
-                with self._cond:
+            except Exception as error:
+                # Unreachable (the server restarting, say): try again with the newest status,
+                # for up to ``retry_for`` seconds. Resending is safe: the status goes whole.
+                now = time.monotonic()
+                if isinstance(error, grpc.RpcError) and error.code() == grpc.StatusCode.UNAVAILABLE:
+                    unreachable_since = unreachable_since or now
+                    if now - unreachable_since < self.retry_for:
+                        with self._cond:
+                            self._cond.wait(delay)
+                        delay = min(delay * 2, _LAST_RETRY)
+                        continue
+                with self._cond:  # delivered to the runner by flush()
                     self._error = error
                     self._cond.notify_all()
                 return
+            unreachable_since, delay = None, _FIRST_RETRY
             with self._cond:
                 self.rpcs += 1
                 self.last_reply = reply
                 self._sent = target
                 self._cond.notify_all()
+
+
+_FIRST_RETRY, _LAST_RETRY = 0.05, 1.0
 
 
 class _Change:

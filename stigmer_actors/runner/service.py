@@ -174,24 +174,35 @@ class WorkflowRunner:
         watch.start()
 
     def _watch(self, execution_id: str, ref: pykka.ActorRef) -> None:
-        """Tell the run when its execution ends by someone else's hand (cancel, watchdog, delete)."""
-        how = "deleted"
-        try:
-            stream = self.client.watch(execution_id, WORKFLOW)
-            with self._lock:
-                self._watches[execution_id] = stream
-            if not ref.is_alive():
-                return
-            for execution in stream:
-                if phases.is_terminal(execution.status.phase):
-                    how = phases.name(execution.status.phase)
+        """Tell the run when its execution ends by someone else's hand (cancel, watchdog,
+        delete). A stream that ends without a terminal state means a deletion or a daemon
+        shutting down (its streams end with OK too): asking tells them apart, and the watch
+        is opened again while the run lives."""
+        how = ""
+        while not how and ref.is_alive() and not self._stopping.is_set():
+            try:
+                stream = self.client.watch(execution_id, WORKFLOW)
+                with self._lock:
+                    self._watches[execution_id] = stream
+                for execution in stream:
+                    if phases.is_terminal(execution.status.phase):
+                        how = phases.name(execution.status.phase)
+                        break
+                else:
+                    self.client.get(execution_id, WORKFLOW)  # still there: the daemon went away
+            except grpc.RpcError as error:
+                if error.code() == grpc.StatusCode.CANCELLED:
+                    return  # the run stopped and cancelled its watch
+                if error.code() == grpc.StatusCode.NOT_FOUND:
+                    how = "deleted"
                     break
-        except grpc.RpcError:
-            return  # the run stopped (stream cancelled) or the daemon went away
-        try:
-            ref.tell(Ended(how))
-        except pykka.ActorDeadError:
-            pass
+            if not how:
+                self._stopping.wait(RECONNECT_DELAY)
+        if how:
+            try:
+                ref.tell(Ended(how))
+            except pykka.ActorDeadError:
+                pass
 
     def _run_stopped(self, execution_id: str, report: RunReport) -> None:
         with self._lock:
