@@ -406,7 +406,7 @@ def test_join_any_fires_on_the_first_arrival_once(daemon: Daemon) -> None:
         nodes:
           - {id: start, type: noop}
           - {id: fast, type: noop}
-          - {id: slow, type: wait, with: {for: 300ms}}
+          - {id: slow, type: wait, with: {for: 1s}}
           - {id: first, type: python, with: {call: 'tests.workflow_hooks:record'}, join: any}
         edges:
           - {from: start, to: fast}
@@ -422,18 +422,18 @@ def test_join_any_fires_on_the_first_arrival_once(daemon: Daemon) -> None:
 
 
 def test_a_long_node_keeps_the_execution_alive_past_the_heartbeat_timeout(tmp_path: Path) -> None:
-    """The server fails IN_PROGRESS executions silent for 1 s; a 2.5 s node must not look dead."""
-    d = Daemon(tmp_path / "data", heartbeat_timeout=1.0, heartbeat_every=0.3)
+    """The server fails IN_PROGRESS executions silent for 1.5 s; a 3 s node must not look dead."""
+    d = Daemon(tmp_path / "data", heartbeat_timeout=1.5, heartbeat_every=0.3)
     try:
         seen = d.run("""
             name: long-node
-            nodes: [{id: think, type: wait, with: {for: 2500ms}}]
+            nodes: [{id: think, type: wait, with: {for: 3s}}]
         """)
     finally:
         d.close()
     assert seen[-1].status.phase == phases.COMPLETED, seen[-1].status.error
     versions = [s.status.version for s in seen if final([s]).get("think#0") and final([s])["think#0"].status == IN_PROGRESS]
-    assert len(versions) >= 5  # resent while the node ran (about every 0.3 s)
+    assert len(versions) >= 6  # resent while the node ran (about every 0.3 s)
 
 
 def test_filter_transform_and_templates(daemon: Daemon) -> None:
@@ -480,3 +480,45 @@ def test_defined_workflows_only_is_refused_for_agents(daemon: Daemon) -> None:
         next(stream)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert caught.value.details() == "defined_workflows_only applies to kind WORKFLOW only"
+
+
+def test_many_concurrent_runs_each_node_once_and_a_stuck_one_blocks_nothing(daemon: Daemon) -> None:
+    """40 runs at once next to one whose node never ends: all 40 complete, every node of
+    every run ran exactly once, and the stuck run is still running afterwards."""
+    daemon.client.apply_workflow(textwrap.dedent("""
+        name: stuck
+        nodes: [{id: hang, type: python, with: {call: 'tests.workflow_hooks:block'}}]
+    """))
+    daemon.client.apply_workflow(textwrap.dedent("""
+        name: wide
+        nodes:
+          - {id: a, type: python, with: {call: 'tests.workflow_hooks:record'}}
+          - {id: b1, type: python, with: {call: 'tests.workflow_hooks:record'}}
+          - {id: b2, type: python, with: {call: 'tests.workflow_hooks:record'}}
+          - {id: b3, type: python, with: {call: 'tests.workflow_hooks:record'}}
+          - {id: c, type: aggregate}
+        edges:
+          - {from: a, to: b1}
+          - {from: a, to: b2}
+          - {from: a, to: b3}
+          - {from: b1, to: c}
+          - {from: b2, to: c}
+          - {from: b3, to: c}
+    """))
+    stuck = daemon.client.create_workflow(workflow_id="stuck").metadata.id
+    runs = [daemon.client.create_workflow(workflow_id="wide").metadata.id for _ in range(40)]
+    finals = {}
+    threads = [threading.Thread(target=lambda r=r: finals.__setitem__(r, daemon.watch(r)[-1])) for r in runs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(finals) == 40 and all(f.status.phase == phases.COMPLETED for f in finals.values())
+    assert all(set(f.status.output["c"].keys()) == {"b1", "b2", "b3"} for f in finals.values())
+    per_run: dict[str, list[str]] = {}
+    for run_id, node, _, _ in workflow_hooks.CALLS:
+        per_run.setdefault(run_id, []).append(node)
+    for run_id in runs:
+        assert sorted(per_run[run_id]) == ["a", "b1", "b2", "b3"], per_run[run_id]
+    assert daemon.client.get(stuck).status.phase == phases.IN_PROGRESS
+    assert stuck in daemon.runner.running()
