@@ -522,3 +522,24 @@ def test_many_concurrent_runs_each_node_once_and_a_stuck_one_blocks_nothing(daem
         assert sorted(per_run[run_id]) == ["a", "b1", "b2", "b3"], per_run[run_id]
     assert daemon.client.get(stuck).status.phase == phases.IN_PROGRESS
     assert stuck in daemon.runner.running()
+
+
+@pytest.mark.parametrize(("node", "error"), [
+    ("{id: bad, type: python, with: {call: 'tests.workflow_hooks:not_a_dict'}}",
+     "node bad: tests.workflow_hooks:not_a_dict returned list, not a dict"),
+    ("{id: bad, type: transform, with: {set: {x: 'input.missing + 1'}}}",
+     "node bad: CEL `input.missing + 1`: no such member in mapping: 'missing'"),
+    ("{id: bad, type: filter, with: {items: 'input.n', keep: 'item > 1'}}",
+     "node bad: items evaluated to int, not a list"),
+    ("{id: bad, type: http, with: {url: 'http://127.0.0.1:9/{{ input.nope }}'}}",
+     "node bad: CEL `input.nope`: no such member in mapping: 'nope'"),
+])
+def test_a_node_that_cannot_work_fails_the_run_with_a_precise_error(daemon: Daemon, node: str, error: str) -> None:
+    seen = daemon.run(f"""
+        name: bad-node
+        input: {{n: 3}}
+        nodes: [{node}]
+    """)
+    assert seen[-1].status.phase == phases.FAILED
+    assert seen[-1].status.error == error
+    assert final(seen)["bad#0"].status == FAILED

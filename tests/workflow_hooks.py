@@ -51,3 +51,7 @@ def append_line(input: dict, ctx) -> dict:  # noqa: A002, ANN001
         f.write(f"{ctx.node}\n")
     ctx.cancelled.wait(float(input.get("pause", 0)))  # the node's own work takes a while
     return {"node": ctx.node}
+
+
+def not_a_dict(input: dict, ctx) -> list:  # noqa: A002, ANN001
+    return [1, 2]
