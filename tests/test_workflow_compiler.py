@@ -206,3 +206,44 @@ def test_every_problem_is_reported_at_once() -> None:
     rules = sorted(p.rule for p in info.value.problems)
     assert rules == ["cel", "duration", "edge", "join"]
     assert str(info.value).startswith("4 problem(s):\n")
+
+
+def _loop_workflow(extra_nodes: str, extra_edges: str) -> dict[str, Any]:
+    return load(f"""
+name: loops
+nodes:
+  - {{id: start, type: noop}}
+  - {{id: body, type: noop}}
+  - id: check
+    type: noop
+    loop: {{until: "true", back_to: body, max_iterations: 3}}
+{extra_nodes}
+edges:
+  - {{from: start, to: body}}
+  - {{from: body, to: check}}
+{extra_edges}
+""")
+
+
+def test_nested_loops_are_refused() -> None:
+    data = _loop_workflow(
+        '  - id: inner\n    type: noop\n    loop: {until: "true", back_to: inner, max_iterations: 2}',
+        "  - {from: body, to: inner}\n  - {from: inner, to: check}",
+    )
+    with pytest.raises(WorkflowInvalid) as caught:
+        compile_workflow(data)
+    assert [str(p) for p in caught.value.problems] == [
+        "node check: its body holds loop inner: nested loops are not supported [loop]"]
+
+
+def test_a_loop_body_node_reached_from_outside_is_refused() -> None:
+    data = _loop_workflow(
+        "  - {id: side, type: noop}\n  - {id: mid, type: noop, join: all}",
+        "  - {from: start, to: side}\n  - {from: side, to: mid}\n  - {from: body, to: mid}\n"
+        "  - {from: mid, to: check}",
+    )
+    with pytest.raises(WorkflowInvalid) as caught:
+        compile_workflow(data)
+    assert [str(p) for p in caught.value.problems] == [
+        "node mid: is in the body of loop check and also reached from side outside it: "
+        "from the second iteration on it would wait for side forever [loop]"]

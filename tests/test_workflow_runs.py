@@ -543,3 +543,18 @@ def test_a_node_that_cannot_work_fails_the_run_with_a_precise_error(daemon: Daem
     assert seen[-1].status.phase == phases.FAILED
     assert seen[-1].status.error == error
     assert final(seen)["bad#0"].status == FAILED
+
+
+def test_two_templates_in_one_string_and_an_edge_doubling_a_branch_target(daemon: Daemon) -> None:
+    seen = daemon.run("""
+        name: odd-shapes
+        input: {a: 1, b: two}
+        nodes:
+          - id: route
+            type: noop
+            branch: {rules: [{when: "input.a == 1", next: [say]}], default: [say]}
+          - {id: say, type: python, with: {call: 'tests.workflow_hooks:echo', text: "{{ input.a }}-{{ input.b }}"}}
+        edges: [{from: route, to: say}]
+    """)
+    assert seen[-1].status.phase == phases.COMPLETED, seen[-1].status.error
+    assert final(seen)["say#0"].output["text"] == "1-two"

@@ -161,8 +161,18 @@ class DispatchActor(UnregisteredActor):
             return
         # Some runners take only some executions: walk the queue in order, each to the
         # least loaded free runner that takes it; the ones nobody free takes stay queued.
+        answers: dict[tuple[int, str], bool] = {}  # one registry read per runner and workflow
+
+        def takes(runner: RunnerSlot, workflow_id: str) -> bool:
+            if runner.accepts is None:
+                return True
+            key = (runner.key, workflow_id)
+            if key not in answers:
+                answers[key] = runner.accepts(workflow_id)
+            return answers[key]
+
         for eid, workflow_id in list(waiting.items()):
-            takers = [r for r in free if r.accepts is None or r.accepts(workflow_id)]
+            takers = [r for r in free if takes(r, workflow_id)]
             if takers:
                 del waiting[eid]
                 self._hand(self._pick(takers), eid, workflow_id, free)

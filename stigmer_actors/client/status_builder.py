@@ -30,7 +30,7 @@ class StatusBuilder:
     ) -> None:
         self.client = client
         self.retry_for = retry_for
-        """Seconds to keep retrying while the server is UNAVAILABLE before ``flush`` fails."""
+        """Seconds to keep retrying while the server is UNAVAILABLE (or a call times out)."""
         self.execution_id = execution_id
         self.kind = kind or client.kind_of(execution_id)
         self._status: Message = self.kind.status_cls()
@@ -178,10 +178,11 @@ class StatusBuilder:
             try:
                 reply = self.client.update_status(self.execution_id, status)
             except Exception as error:
-                # Unreachable (the server restarting, say): try again with the newest status,
-                # for up to ``retry_for`` seconds. Resending is safe: the status goes whole.
+                # Unreachable (the server restarting) or too slow to answer (the call may or may
+                # not have landed): try again with the newest status, for up to ``retry_for``
+                # seconds. Resending is safe: the status goes whole.
                 now = time.monotonic()
-                if isinstance(error, grpc.RpcError) and error.code() == grpc.StatusCode.UNAVAILABLE:
+                if isinstance(error, grpc.RpcError) and error.code() in _TRANSIENT:
                     unreachable_since = unreachable_since or now
                     if now - unreachable_since < self.retry_for:
                         with self._cond:
@@ -201,6 +202,7 @@ class StatusBuilder:
 
 
 _FIRST_RETRY, _LAST_RETRY = 0.05, 1.0
+_TRANSIENT = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
 class _Change:

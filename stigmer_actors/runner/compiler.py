@@ -19,7 +19,8 @@ python      ``call`` names an importable ``module:function`` that is callable
 http        ``url`` is an http(s) URL with a host
 duration    ``timeout``, ``retry.backoff``, ``wait.for`` are durations
 retry       ``max_attempts`` an integer >= 1
-loop        ``until`` and ``back_to`` given, ``max_iterations`` an integer >= 1
+loop        ``until`` and ``back_to`` given, ``max_iterations`` an integer >= 1; no loop
+            inside a loop's body; no node of a body reached from outside it
 join        ``all`` or ``any``
 branch      rules each with ``when`` and ``next``
 """
@@ -34,6 +35,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from stigmer_actors.runner import expressions, ir
+from stigmer_actors.runner.graph import Graph
 from stigmer_actors.runner.durations import parse_duration
 
 _ID = re.compile(r"^[a-z0-9_-]+$")
@@ -67,6 +69,8 @@ def compile_workflow(data: dict[str, Any]) -> ir.Workflow:
     """The IR of ``data``; raises WorkflowInvalid listing every problem found."""
     c = _Compiler(data)
     workflow = c.run()
+    if workflow is not None and not c.problems:
+        c.loop_bodies(workflow)
     if c.problems:
         raise WorkflowInvalid(c.problems)
     assert workflow is not None
@@ -98,6 +102,20 @@ class _Compiler:
         if not nodes:
             return None
         return self._assemble(str(name), nodes, edges, defaults)
+
+    def loop_bodies(self, workflow: ir.Workflow) -> None:
+        """What the runner's iteration numbering cannot do: a loop inside a loop's body, and
+        a node inside a body that is also reached from outside it (back_to excepted)."""
+        graph = Graph.of(workflow)
+        for loop, body in graph.bodies.items():
+            for inner in sorted(body & graph.bodies.keys() - {loop}):
+                self.report(loop, "loop", f"its body holds loop {inner}: nested loops are not supported")
+            back_to = graph.nodes[loop].loop.back_to  # type: ignore[union-attr]
+            for member in sorted(body - {back_to}):
+                for outside in sorted(graph.predecessors[member] - body):
+                    self.report(member, "loop", f"is in the body of loop {loop} and also reached from "
+                                f"{outside} outside it: from the second iteration on it would wait "
+                                f"for {outside} forever")
 
     def _list(self, key: str) -> list[Any]:
         value = self.data.get(key, [] if key == "edges" else None)

@@ -68,6 +68,8 @@ def evaluate(expression: str, variables: dict[str, Any]) -> Any:
     except celpy.CELEvalError as error:
         cause = error.args[0] if error.args else error
         raise ExpressionError(f"CEL `{expression}`: {cause}") from None
+    except celpy.CELParseError as error:
+        raise ExpressionError(f"CEL `{expression}` does not parse: {' '.join(str(error).split())}") from None
 
 
 def render(value: Any, variables: dict[str, Any]) -> Any:
@@ -81,9 +83,9 @@ def render(value: Any, variables: dict[str, Any]) -> Any:
         return [render(item, variables) for item in value]
     if not isinstance(value, str) or "{{" not in value:
         return value
-    whole = TEMPLATE.fullmatch(value.strip())
-    if whole:
-        return evaluate(whole.group(1).strip(), variables)
+    matches = list(TEMPLATE.finditer(value))
+    if len(matches) == 1 and not value[: matches[0].start()].strip() and not value[matches[0].end():].strip():
+        return evaluate(matches[0].group(1).strip(), variables)
     return TEMPLATE.sub(lambda m: _text(evaluate(m.group(1).strip(), variables)), value)
 
 

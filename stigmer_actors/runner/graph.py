@@ -22,6 +22,8 @@ class Graph:
     forward: dict[str, tuple[str, ...]]
     predecessors: dict[str, frozenset[str]]
     loop_of: dict[str, str]
+    bodies: dict[str, frozenset[str]]
+    """Loop node -> the nodes of its body (itself and its back_to included)."""
 
     @classmethod
     def of(cls, workflow: ir.Workflow) -> Graph:
@@ -34,7 +36,7 @@ class Graph:
             holding = [loop for loop, body in bodies.items() if node_id in body]
             if holding:
                 loop_of[node_id] = min(holding, key=lambda loop: len(bodies[loop]))
-        return cls(workflow, nodes, forward, predecessors, loop_of)
+        return cls(workflow, nodes, forward, predecessors, loop_of, bodies)
 
 
 def _forward_targets(node: ir.Node) -> list[str]:

@@ -22,6 +22,7 @@ from typing import Any
 import grpc
 
 from stigmer_actors.domain import phases
+from stigmer_actors.domain.kinds import AGENT
 from stigmer_actors.runner.durations import parse_duration
 from stigmer_actors.runner.expressions import evaluate, render
 
@@ -51,6 +52,8 @@ class NodeContext:
     """The predecessors whose tokens reached this node (what ``aggregate`` merges)."""
     client: Any = None
     """The StigmerClient of the runner (``agent`` nodes create executions with it)."""
+    timeout: float | None = None
+    """The node's per-attempt timeout, if it has one (``http`` uses it for the request)."""
     cancelled: threading.Event = field(default_factory=threading.Event)
     _on_cancel: list[Callable[[], object]] = field(default_factory=list)
 
@@ -126,7 +129,7 @@ def _http(ctx: NodeContext) -> dict[str, Any]:
         body = json.dumps(p["json"]).encode()
         headers.setdefault("Content-Type", "application/json")
     request = urllib.request.Request(p["url"], data=body, headers=headers, method=p.get("method", "GET"))
-    timeout = parse_duration(p["timeout"]) if "timeout" in p else DEFAULT_HTTP_TIMEOUT
+    timeout = min(ctx.timeout or DEFAULT_HTTP_TIMEOUT, DEFAULT_HTTP_TIMEOUT)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             status, reply_headers, raw = response.status, dict(response.headers), response.read()
@@ -156,7 +159,7 @@ def _agent(ctx: NodeContext) -> dict[str, Any]:
     except grpc.RpcError as error:
         raise RuntimeError(f"creating the agent execution: {error.code().name}: {error.details()}") from None
     stream = client.watch(created.metadata.id)
-    ctx.on_cancel(stream.cancel)
+    ctx.on_cancel(lambda: _cancel_agent(client, created.metadata.id, stream))
     last = None
     try:
         for last in stream:
@@ -178,6 +181,15 @@ def _agent(ctx: NodeContext) -> dict[str, Any]:
     if last.status.phase != phases.COMPLETED:
         raise AgentFailed(output)
     return output
+
+
+def _cancel_agent(client: Any, execution_id: str, stream: Any) -> None:
+    """The node was cancelled: cancel the agent execution too (a retry creates a new one)."""
+    stream.cancel()
+    try:
+        client.update_status(execution_id, AGENT.status_cls(phase=phases.CANCELLED))
+    except grpc.RpcError:
+        pass  # it ended meanwhile, or the daemon is gone: nothing left to stop
 
 
 class AgentFailed(RuntimeError):

@@ -27,8 +27,19 @@ def routes(node: ir.Node, variables: dict[str, Any]) -> tuple[Route, ...]:
         targets = [t for rule in node.branch.rules for t in rule.next] + list(node.branch.default)
         taken += [Route(t, t in chosen) for t in dict.fromkeys(targets)]
     if node.loop:
-        return _loop_routes(node, node.loop, taken, variables)
-    return tuple(taken)
+        return _unique(_loop_routes(node, node.loop, taken, variables))
+    return _unique(taken)
+
+
+def _unique(routes: list[Route] | tuple[Route, ...]) -> tuple[Route, ...]:
+    """One route per target: an edge and a branch (or on_exhausted) to the same node are one
+    token, live if either is (two tokens with one id would count twice, apply once)."""
+    merged: dict[tuple[str, bool], Route] = {}
+    for route in routes:
+        key = (route.to, route.back)
+        if key not in merged or route.live:
+            merged[key] = route
+    return tuple(merged.values())
 
 
 def _branch_choice(branch: ir.Branch, variables: dict[str, Any]) -> tuple[str, ...]:

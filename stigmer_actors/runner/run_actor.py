@@ -122,6 +122,22 @@ class RunActor(pykka.ThreadingActor):
     # Lifecycle
 
     def on_start(self) -> None:
+        self._guarded(self._start)
+
+    def on_receive(self, message: object) -> None:
+        self._guarded(self._receive, message)
+
+    def _guarded(self, handler: Callable[..., None], *args: object) -> None:
+        """Any exception ends the run as FAILED with the cause (and the actor), instead of
+        leaving the execution IN_PROGRESS with a dead actor (pykka stops it silently)."""
+        try:
+            handler(*args)
+        except Exception as error:
+            logger.opt(exception=True).error("run {eid}: runner error", eid=self.eid)
+            if not self._ended:
+                self._fail(f"runner error: {type(error).__name__}: {error}")
+
+    def _start(self) -> None:
         effects = self.state.begin()
         outcomes = self.s.progress.outcomes(self.eid)
         for outcome in outcomes:
@@ -137,7 +153,7 @@ class RunActor(pykka.ThreadingActor):
         self._arm_tick()
         self._advance()
 
-    def on_receive(self, message: object) -> None:
+    def _receive(self, message: object) -> None:
         if self._ended:
             return
         if isinstance(message, Done):
@@ -226,7 +242,7 @@ class RunActor(pykka.ThreadingActor):
         ctx = nodes.NodeContext(
             run_id=self.eid, node=key[0], iteration=key[1], attempt=attempt, params=params,
             input=self.run.input, nodes=variables["nodes"], sources=self.state.sources.get(key, []),
-            client=self.s.client,
+            client=self.s.client, timeout=node.timeout,
         )
         if node.type in nodes.INLINE:
             try:
@@ -308,12 +324,16 @@ class RunActor(pykka.ThreadingActor):
     def _end(self, report: bool) -> None:
         self._ended = True
         self._todo.clear()
+        delivered = True
         if report:
             try:
                 self.builder.flush(timeout=30.0)
             except Exception as error:
-                logger.warning("run {eid}: final status not delivered: {error}", eid=self.eid, error=error)
-        self.s.progress.finish(self.eid)
+                delivered = False
+                logger.warning("run {eid}: final status not delivered ({error}); its progress is "
+                               "kept, so the runner's next start reports it again", eid=self.eid, error=error)
+        if delivered:
+            self.s.progress.finish(self.eid)
         self.stop()
 
     # Helpers

@@ -73,8 +73,8 @@ class WorkflowRunner:
         self._thread = threading.Thread(target=self._claim_loop, name="workflow-claims", daemon=True)
 
     def start(self) -> WorkflowRunner:
-        for execution_id in self.progress.runs():
-            self._resume(execution_id)
+        """Resume the runs this runner holds progress for, then claim new ones (in a thread:
+        a daemon that is not up yet is waited for)."""
         self._thread.start()
         return self
 
@@ -89,8 +89,8 @@ class WorkflowRunner:
         for ref in runs:
             try:
                 ref.stop(timeout=10)
-            except pykka.ActorDeadError:
-                pass
+            except (pykka.ActorDeadError, pykka.Timeout):
+                pass  # already gone, or busy ending (its daemon thread dies with the process)
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._scheduler.stop()
         self.client.close()
@@ -105,8 +105,13 @@ class WorkflowRunner:
             return self._lock.wait_for(lambda: not self._runs, timeout)
 
     def _claim_loop(self) -> None:
+        resumed = False
         while not self._stopping.is_set():
             try:
+                if not resumed:
+                    for execution_id in self.progress.runs():
+                        self._resume(execution_id)
+                    resumed = True
                 self._claims = self.client.claim(WORKFLOW, self.runner_id, self.capacity,
                                                  defined_workflows_only=True)
                 for execution in self._claims:
@@ -161,7 +166,7 @@ class WorkflowRunner:
         if workflow.ir_hash != run.ir_hash:
             logger.warning("run {eid}: {name} v{version} compiles to a different IR than when the run "
                            "started; resuming with it", eid=execution_id, name=run.workflow, version=run.version)
-        self._spawn(run, workflow, resumed=True)
+        self._spawn(run, workflow, resumed=execution.status.phase != phases.PENDING)
 
     def _spawn(self, run: RunRecord, workflow: Any, resumed: bool) -> None:
         with self._lock:
@@ -183,6 +188,9 @@ class WorkflowRunner:
             try:
                 stream = self.client.watch(execution_id, WORKFLOW)
                 with self._lock:
+                    if execution_id not in self._runs:
+                        stream.cancel()
+                        return  # the run ended before its watch was up
                     self._watches[execution_id] = stream
                 for execution in stream:
                     if phases.is_terminal(execution.status.phase):
