@@ -28,7 +28,6 @@ from __future__ import annotations
 import dataclasses
 import time
 from typing import NamedTuple
-from datetime import datetime, timezone
 
 from google.protobuf.message import Message
 from loguru import logger
@@ -39,7 +38,14 @@ from stigmer_actors.actors.dispatch import GONE, PhaseChanged, workflow_id_of
 from stigmer_actors.actors.registry import ExecutionRegistry
 from stigmer_actors.actors.watchdog import Arm, Disarm
 from stigmer_actors.domain import phases
-from stigmer_actors.domain.errors import AlreadyExists, EngineError, Internal, NotFound, Unavailable
+from stigmer_actors.domain.clock import now_iso
+from stigmer_actors.domain.errors import (
+    AlreadyExists,
+    EngineError,
+    Internal,
+    NotFound,
+    Unavailable,
+)
 from stigmer_actors.domain.kinds import BY_TAG, Kind
 from stigmer_actors.domain.timeouts import Timeouts, deadline, failure_message
 from stigmer_actors.domain.transitions import apply_status, apply_update, created
@@ -264,7 +270,7 @@ class ExecutionActor(UnregisteredActor):
         self._log.warning("failing execution: {error}", error=error)
         if self._metrics is not None:
             self._metrics.watchdog_failures.labels(reason).inc()
-        failed = self._kind.status_cls(phase=phases.FAILED, error=error, completed_at=_now_iso())
+        failed = self._kind.status_cls(phase=phases.FAILED, error=error, completed_at=now_iso())
         apply_status(self._kind, current, failed)
         return self._commit(self._kind, current)
 
@@ -350,7 +356,3 @@ class Subscriber(NamedTuple):
 
     ref: ActorRef
     box: NewestStateBox
-
-
-def _now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timezone
 from typing import Any
 
 import grpc
@@ -21,6 +20,7 @@ from google.protobuf.message import Message
 
 from stigmer_actors.client.client import StigmerClient
 from stigmer_actors.domain import phases
+from stigmer_actors.domain.clock import now_iso
 from stigmer_actors.domain.kinds import AGENT, WORKFLOW, Kind
 
 
@@ -73,25 +73,25 @@ class StatusBuilder:
     def start(self, started_at: str = "") -> None:
         with self._change() as s:
             s.phase = phases.IN_PROGRESS
-            s.started_at = started_at or _now()
+            s.started_at = started_at or now_iso()
 
     def complete(self) -> None:
         with self._change() as s:
             s.phase = phases.COMPLETED
-            s.completed_at = _now()
+            s.completed_at = now_iso()
 
     def fail(self, error: str) -> None:
         with self._change() as s:
             s.phase = phases.FAILED
             s.error = error
-            s.completed_at = _now()
+            s.completed_at = now_iso()
 
     # Agent executions
 
     def add_message(self, content: str, message_type: int = 2) -> None:
         """Append a message (default type MESSAGE_AI)."""
         with self._change(AGENT) as s:
-            s.messages.add(type=message_type, content=content, timestamp=_now())
+            s.messages.add(type=message_type, content=content, timestamp=now_iso())
 
     def set_tool_call(self, call_id: str, **fields: Any) -> None:
         """Add a tool call, or update the one with this id (``name``, ``status``, ``result``...)."""
@@ -105,7 +105,7 @@ class StatusBuilder:
             s.todos[todo_id].id = todo_id
             s.todos[todo_id].content = content
             s.todos[todo_id].status = status
-            s.todos[todo_id].updated_at = _now()
+            s.todos[todo_id].updated_at = now_iso()
 
     # Workflow executions
 
@@ -222,7 +222,3 @@ class _Change:
                 self._b._cond.notify_all()
         finally:
             self._b._cond.release()
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")

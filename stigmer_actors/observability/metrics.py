@@ -80,8 +80,7 @@ class Metrics:
 
     def update_latency(self, seconds: float) -> None:
         """An updateStatus, from its call until its actor was done with it (refused ones too)."""
-        observe = self.update_seconds.observe
-        observe(seconds)
+        self.update_seconds.observe(seconds)
         if len(self.update_seconds.pending) >= FOLD_AT:
             self.fold()
 

@@ -16,8 +16,8 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
 
+from stigmer_actors.domain.clock import now_iso
 from stigmer_actors.domain.errors import InvalidArgument, NotFound
 from stigmer_actors.domain.validation import check_id
 from stigmer_actors.runner import ir
@@ -63,7 +63,7 @@ class DefinitionRegistry:
                 if current.ir_hash == workflow.ir_hash:
                     return current, False
             top = max(latest, self._highest_version(workflow.name))
-            applied = Definition(workflow.name, top + 1, workflow.ir_hash, source, _now())
+            applied = Definition(workflow.name, top + 1, workflow.ir_hash, source, now_iso())
             self._store.write({
                 definition_key(applied.name, applied.version): json.dumps(asdict(applied)).encode(),
                 latest_definition_key(applied.name): str(applied.version).encode(),
@@ -125,7 +125,3 @@ def _compile(source: str) -> ir.Workflow:
         return compile_workflow(load(source))
     except (DefinitionError, WorkflowInvalid) as error:
         raise InvalidArgument(f"workflow definition: {error}") from None
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")

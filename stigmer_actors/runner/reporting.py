@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from stigmer_actors.client.status_builder import StatusBuilder, _now
+from stigmer_actors.client.status_builder import StatusBuilder
+from stigmer_actors.domain.clock import now_iso as now
 from stigmer_actors.runner import ir
 from stigmer_actors.runner.state import PENDING, Key, Outcome, RunState, task_id
 from stigmer_actors.wire import workflow_enum
-
-now = _now
 
 
 def _status(name: str) -> int:

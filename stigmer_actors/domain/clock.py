@@ -1,0 +1,9 @@
+"""Timestamps as the wire carries them: RFC 3339 UTC with milliseconds (``...T12:00:00.000Z``)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
