@@ -101,7 +101,7 @@ def test_sigterm_with_100_open_streams_exits_cleanly_and_keeps_acked_updates(dat
     code = daemon.terminate(timeout=10)
     took = time.perf_counter() - t0
     assert code == 0, "".join(daemon.log)
-    assert took < 5, f"shutdown took {took:.1f} s"
+    assert took < 8, f"shutdown took {took:.1f} s"
     print(f"\nSIGTERM with 100 open streams: exit 0 after {took:.2f} s")
     ended = 0
     for stream in streams:

@@ -155,16 +155,18 @@ def test_slow_subscriber_does_not_slow_the_writer(engine: Engine) -> None:
     plain = engine.create(agent()).metadata.id
     watched = engine.create(agent()).metadata.id
 
-    def rate(execution_id: str) -> float:
+    def rate(execution_id: str, count: int) -> float:
         t0 = time.perf_counter()
-        for i in range(n):
+        for i in range(count):
             engine.update_status(execution_id, wire.AgentExecutionStatus(error=f"e{i}"))
-        return n / (time.perf_counter() - t0)
+        return count / (time.perf_counter() - t0)
 
-    rate(plain)  # warm-up
-    without = rate(plain)
+    rate(plain, 500)  # warm-up
     subscription = engine.subscribe(watched)  # never read during the writes
-    with_slow = rate(watched)
+    # Alternate rounds and keep each side's best: another job on the machine only ever lowers
+    # a rate, while a real slowdown shows in every round.
+    rounds = [(rate(plain, n // 3), rate(watched, n // 3)) for _ in range(3)]
+    without, with_slow = max(r[0] for r in rounds), max(r[1] for r in rounds)
     ratio = with_slow / without
     print(f"\nwriter: {without:.0f} updates/s alone, {with_slow:.0f} with a stalled subscriber "
           f"(ratio {ratio:.2f}); {subscription.coalesced} states coalesced")

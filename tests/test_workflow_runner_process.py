@@ -11,6 +11,26 @@ from stigmer_actors.client import StigmerClient
 from stigmer_actors.domain import phases
 from tests.daemon import CLI, Daemon, cli
 
+
+def start_runner(address: str, tmp_path: Path) -> subprocess.Popen:
+    """``stigmer-actors runner`` with its log kept in ``tmp_path/runner.log``."""
+    log = (tmp_path / "runner.log").open("w")
+    return subprocess.Popen(
+        [*CLI, "runner", "--address", address, "--data-dir", str(tmp_path / "runner"), "--log-level", "DEBUG"],
+        stderr=log,
+    )
+
+
+def stop_runner(runner: subprocess.Popen, tmp_path: Path) -> None:
+    """SIGTERM must stop it cleanly and soon; if not, the failure shows its log."""
+    runner.terminate()
+    try:
+        code = runner.wait(20)
+    except subprocess.TimeoutExpired:
+        runner.kill()
+        raise AssertionError("runner did not stop on SIGTERM:\n" + (tmp_path / "runner.log").read_text()[-6000:])
+    assert code == 0, (tmp_path / "runner.log").read_text()[-6000:]
+
 WORKFLOW = """
 name: two-step
 input: {who: nobody}
@@ -32,10 +52,7 @@ def test_serve_without_runner_then_a_runner_process(tmp_path: Path) -> None:
             waiting = client.create_workflow(workflow_id="two-step", trigger_metadata={"who": "world"})
             assert client.runners().runners == []  # --no-runner: nobody claims it
             assert client.get(waiting.metadata.id).status.phase == phases.PENDING
-            runner = subprocess.Popen(
-                [*CLI, "runner", "--address", daemon.address, "--data-dir", str(tmp_path / "runner")],
-                stderr=subprocess.DEVNULL,
-            )
+            runner = start_runner(daemon.address, tmp_path)
             last = None
             for last in client.watch(waiting.metadata.id):
                 pass
@@ -46,10 +63,11 @@ def test_serve_without_runner_then_a_runner_process(tmp_path: Path) -> None:
             assert done.returncode == 0, done.stderr
             assert "EXECUTION_COMPLETED" in done.stdout and "greet#0  COMPLETED" in done.stdout
     finally:
-        if runner is not None:
-            runner.terminate()
-            assert runner.wait(15) == 0  # a clean stop on SIGTERM
-        daemon.terminate()
+        try:
+            if runner is not None:
+                stop_runner(runner, tmp_path)
+        finally:
+            daemon.terminate()
 
 
 def test_run_exits_non_zero_when_the_workflow_fails(tmp_path: Path) -> None:
@@ -68,10 +86,7 @@ def test_a_runner_process_rides_out_a_daemon_restart(tmp_path: Path) -> None:
     """The daemon restarts mid-run: the runner's reports wait for it and the run completes."""
     daemon = Daemon(tmp_path / "data", "--no-runner")
     address = daemon.address
-    runner = subprocess.Popen(
-        [*CLI, "runner", "--address", address, "--data-dir", str(tmp_path / "runner")],
-        stderr=subprocess.DEVNULL,
-    )
+    runner = start_runner(address, tmp_path)
     try:
         with StigmerClient(address) as client:
             client.apply_workflow(
@@ -91,6 +106,7 @@ def test_a_runner_process_rides_out_a_daemon_restart(tmp_path: Path) -> None:
         assert last is not None and last.status.phase == phases.COMPLETED, last
         assert [(t.task_id, t.status) for t in last.status.tasks] == [("slow#0", 3), ("done#0", 3)]
     finally:
-        runner.terminate()
-        runner.wait(15)
-        daemon.terminate()
+        try:
+            stop_runner(runner, tmp_path)
+        finally:
+            daemon.terminate()

@@ -323,15 +323,16 @@ def test_node_timeout_fails_the_node_and_the_run(daemon: Daemon) -> None:
     seen = daemon.run("""
         name: slow
         nodes:
-          - {id: slow, type: python, with: {call: 'tests.workflow_hooks:block'}, timeout: 200ms}
+          - {id: slow, type: python, with: {call: 'tests.workflow_hooks:block'}, timeout: 1s}
           - {id: after, type: noop}
         edges: [{from: slow, to: after}]
     """)
     assert seen[-1].status.phase == phases.FAILED
-    assert seen[-1].status.error == "node slow: timed out after 0.2 s"
+    assert seen[-1].status.error == "node slow: timed out after 1 s"
     hist = check_forward(seen)
     assert hist["slow#0"][-1] == FAILED and IN_PROGRESS in hist["slow#0"]
     assert final(seen)["after#0"].status == SKIPPED
+    assert workflow_hooks.wait_for_call("slow:cancelled")
     assert calls("slow:") == [("slow:cancelled=True", 0, 1)]  # the attempt was told to stop
 
 
@@ -358,7 +359,7 @@ def test_failing_node_fails_the_run_cancels_the_rest_and_skips_what_remains(daem
     assert tasks["broken#0"].status == FAILED and tasks["broken#0"].error == "the disk is full"
     assert tasks["never#0"].status == SKIPPED and tasks["end#0"].status == SKIPPED
     assert tasks["busy#0"].status == SKIPPED and tasks["busy#0"].error.startswith("cancelled: node broken")
-    assert daemon.runner.wait_idle(10)
+    assert daemon.runner.wait_idle(10) and workflow_hooks.wait_for_call("busy:cancelled")
     assert ("busy:cancelled=True", 0, 1) in calls("busy")  # it was told to stop, not abandoned
     assert not calls("never")
 
@@ -382,6 +383,7 @@ def test_cancelling_the_execution_stops_the_run(daemon: Daemon) -> None:
             daemon.client.update_status(eid, WORKFLOW.status_cls(phase=phases.CANCELLED))
     assert seen[-1].status.phase == phases.CANCELLED
     assert daemon.runner.wait_idle(10), "the run did not stop"
+    assert workflow_hooks.wait_for_call("busy:cancelled")
     assert ("busy:cancelled=True", 0, 1) in calls("busy")
     assert not calls("later")
     assert daemon.client.get(eid).status.phase == phases.CANCELLED  # nothing overwrote it
@@ -396,6 +398,7 @@ def test_inactivity_timeout_fails_a_stuck_run(tmp_path: Path) -> None:
         """)
     finally:
         d.close()
+    assert workflow_hooks.wait_for_call("hang:cancelled")  # its late record cannot leak into the next test
     assert seen[-1].status.phase == phases.FAILED
     assert "no progress for" in seen[-1].status.error and "inactivity timeout 0.5 s" in seen[-1].status.error
 
@@ -416,7 +419,8 @@ def test_join_any_fires_on_the_first_arrival_once(daemon: Daemon) -> None:
     """)
     assert seen[-1].status.phase == phases.COMPLETED
     check_forward(seen)
-    assert first(seen, "first#0", {COMPLETED}) < first(seen, "slow#0", {COMPLETED})  # did not wait
+    done = {t.task_id: t.completed_at for t in final(seen).values()}
+    assert done["first#0"] < done["slow#0"]  # did not wait for the slow path (RFC 3339, ms)
     assert calls() == [("first", 0, 1)]  # the late token did not fire it again
     assert final(seen)["slow#0"].status == COMPLETED
 
@@ -433,7 +437,7 @@ def test_a_long_node_keeps_the_execution_alive_past_the_heartbeat_timeout(tmp_pa
         d.close()
     assert seen[-1].status.phase == phases.COMPLETED, seen[-1].status.error
     versions = [s.status.version for s in seen if final([s]).get("think#0") and final([s])["think#0"].status == IN_PROGRESS]
-    assert len(versions) >= 6  # resent while the node ran (about every 0.3 s)
+    assert len(versions) >= 4  # resent while the node ran (about every 0.3 s, ~9 times)
 
 
 def test_filter_transform_and_templates(daemon: Daemon) -> None:

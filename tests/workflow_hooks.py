@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 NOT_CALLABLE = 42
 
 
@@ -12,6 +14,17 @@ def echo(input: dict, ctx: object) -> dict:  # noqa: A002 - the node interface's
 # What the runs in tests/test_workflow_runs.py did, in the order they did it (same process).
 CALLS: list[tuple[str, str, int, int]] = []
 """(run id, node, iteration, attempt) per call."""
+_ENDED = threading.Condition()
+
+
+def wait_for_call(node_text: str, timeout: float = 10.0) -> bool:
+    """Wait until a call whose node field contains ``node_text`` is recorded.
+
+    A cancelled ``block`` records its end on a pool worker that nothing in the run joins:
+    the run can be over, and the watcher done, before that worker has been scheduled.
+    """
+    with _ENDED:
+        return _ENDED.wait_for(lambda: any(node_text in c[1] for c in CALLS), timeout)
 
 
 def record(input: dict, ctx) -> dict:  # noqa: A002, ANN001
@@ -41,7 +54,9 @@ def block(input: dict, ctx) -> dict:  # noqa: A002, ANN001
     """Runs until cancelled (records that it was), or 30 s."""
     CALLS.append((ctx.run_id, ctx.node, ctx.iteration, ctx.attempt))
     cancelled = ctx.cancelled.wait(30)
-    CALLS.append((ctx.run_id, f"{ctx.node}:cancelled={cancelled}", ctx.iteration, ctx.attempt))
+    with _ENDED:
+        CALLS.append((ctx.run_id, f"{ctx.node}:cancelled={cancelled}", ctx.iteration, ctx.attempt))
+        _ENDED.notify_all()
     return {}
 
 

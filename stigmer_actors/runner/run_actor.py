@@ -23,6 +23,7 @@ from typing import Any
 import pykka
 from loguru import logger
 
+from stigmer_actors.actors.base import UnregisteredActor
 from stigmer_actors.client.status_builder import StatusBuilder
 from stigmer_actors.domain.kinds import WORKFLOW
 from stigmer_actors.runner import ir, nodes, routing
@@ -94,7 +95,10 @@ class RunServices:
     on_stopped: Callable[[str, RunReport], None]
 
 
-class RunActor(pykka.ThreadingActor):
+class RunActor(UnregisteredActor):
+    """One workflow run. A daemon thread, found through the runner's own dict: a run stuck in
+    a handler must not keep a stopping process alive (its progress is on disk)."""
+
     def __init__(self, run: RunRecord, workflow: ir.Workflow, services: RunServices, resumed: bool) -> None:
         super().__init__()
         self.run = run

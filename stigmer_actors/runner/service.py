@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -39,6 +40,8 @@ DEFAULT_INACTIVITY_TIMEOUT = 600.0
 DEFAULT_HEARTBEAT = 30.0
 """Seconds of silence after which a run resends its status (serve's heartbeat timeout: 120)."""
 RECONNECT_DELAY = 1.0
+STOP_GRACE = 10.0
+"""Seconds ``stop()`` waits, in all, for the runs to stop."""
 KEPT_REPORTS = 1000
 
 
@@ -79,21 +82,36 @@ class WorkflowRunner:
         return self
 
     def stop(self) -> None:
-        """Stop claiming and stop every run where it is; progress stays for the next start."""
+        """Stop claiming and stop every run where it is; progress stays for the next start.
+
+        Bounded: the runs are told to stop all at once and waited for ``STOP_GRACE`` seconds in
+        all; a run still busy then is left to its daemon thread (its progress is on disk).
+        """
+        began = time.monotonic()
         self._stopping.set()
-        if self._claims is not None:
-            self._claims.cancel()
+        with self._lock:  # a claim stream is opened under this lock only while not stopping
+            claims, runs = self._claims, list(self._runs.values())
+        if claims is not None:
+            claims.cancel()
         self._thread.join(5)
-        with self._lock:
-            runs = list(self._runs.values())
+        stopping = []
         for ref in runs:
             try:
-                ref.stop(timeout=10)
+                stopping.append(ref.stop(block=False))
+            except pykka.ActorDeadError:
+                pass
+        deadline = time.monotonic() + STOP_GRACE
+        for future in stopping:
+            try:
+                future.get(timeout=max(deadline - time.monotonic(), 0.0))
             except (pykka.ActorDeadError, pykka.Timeout):
-                pass  # already gone, or busy ending (its daemon thread dies with the process)
+                pass  # already gone, or busy ending
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._scheduler.stop()
         self.client.close()
+        logger.info("runner {runner}: stopped in {took:.2f} s ({runs} runs stopped, {busy} still busy)",
+                    runner=self.runner_id, took=time.monotonic() - began, runs=len(runs),
+                    busy=sum(ref.is_alive() for ref in runs))
 
     def running(self) -> list[str]:
         with self._lock:
@@ -112,9 +130,12 @@ class WorkflowRunner:
                     for execution_id in self.progress.runs():
                         self._resume(execution_id)
                     resumed = True
-                self._claims = self.client.claim(WORKFLOW, self.runner_id, self.capacity,
-                                                 defined_workflows_only=True)
-                for execution in self._claims:
+                with self._lock:
+                    if self._stopping.is_set():  # stop() may have cancelled the previous one
+                        return
+                    claims = self._claims = self.client.claim(
+                        WORKFLOW, self.runner_id, self.capacity, defined_workflows_only=True)
+                for execution in claims:
                     try:
                         self._begin(execution)
                     except Exception:
