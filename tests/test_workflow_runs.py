@@ -319,6 +319,23 @@ def test_retries_exhausted_fail_the_run(daemon: Daemon) -> None:
     assert calls() == [("flaky", 0, 1), ("flaky", 0, 2)]
 
 
+def test_each_run_gets_the_definition_it_names_even_when_compiled_ones_are_reused(daemon: Daemon) -> None:
+    """The runner keeps compiled definitions: a new version, and a name deleted and applied
+    anew, run their own nodes, not a kept IR of the name."""
+    def run_names(*node_ids: str) -> list[str]:
+        nodes = "\n".join(f"  - {{id: {n}, {RECORD[1:-1]}}}" for n in node_ids)
+        seen = daemon.run(f"name: reused\nnodes:\n{nodes}\n")
+        assert seen[-1].status.phase == phases.COMPLETED
+        return sorted(t.task_id for t in seen[-1].status.tasks)
+
+    assert run_names("a") == ["a#0"]
+    assert run_names("a") == ["a#0"]  # the same version again
+    assert run_names("b") == ["b#0"]  # a changed definition: a new version
+    daemon.client.delete_workflow_definition("reused")
+    assert run_names("c") == ["c#0"]
+    assert [n for n, _, _ in calls()] == ["a", "a", "b", "c"]
+
+
 def test_node_timeout_fails_the_node_and_the_run(daemon: Daemon) -> None:
     seen = daemon.run("""
         name: slow
