@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
+from array import array
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter
@@ -71,10 +72,13 @@ class Metrics:
         self._fold_lock = threading.Lock()
         self.update_seconds = Histogram(_LATENCY_BUCKETS)
         self.steps = {step: Histogram(_STEP_BUCKETS) for step in STEPS}
-        self.fan_out = Histogram(_FAN_OUT_BUCKETS, "q")
-        self._written = Histogram((), "q")  # only its sum is exported
+        self.fan_out = Histogram(_FAN_OUT_BUCKETS)
+        self._written = Histogram(())  # only its sum is exported
         self._histograms = [self.update_seconds, *self.steps.values(), self.fan_out, self._written]
-        self._observe_steps = [h.observe for h in self.steps.values()]
+        self._changes = array("d")
+        """Each committed change's six figures, interleaved as ``change`` takes them: one C
+        call per change and one array's memory touched, not six; ``fold`` deals them out."""
+        self._per_change = [*self.steps.values(), self.fan_out, self._written]
         self.levels = Levels()
         r.register(_ScrapeTimeCollector(self))
 
@@ -87,19 +91,22 @@ class Metrics:
     def change(self, load: float, merge: float, persist: float, fan_out: float,
                subscribers: int, written: int) -> None:
         """One committed change's step times (seconds), fan-out size and bytes written."""
-        observe_load, observe_merge, observe_persist, observe_fan_out = self._observe_steps
-        observe_load(load)
-        observe_merge(merge)
-        observe_persist(persist)
-        observe_fan_out(fan_out)
-        self.fan_out.observe(subscribers)
-        self._written.observe(written)
-        if len(self._written.pending) >= FOLD_AT:
+        changes = self._changes
+        changes.extend((load, merge, persist, fan_out, subscribers, written))
+        if len(changes) >= FOLD_AT * 6:
             self.fold()
 
     def fold(self) -> None:
         """Bin every pending value (at scrape time, or when one histogram has FOLD_AT)."""
         with self._fold_lock:
+            # Only fold() removes, under this lock; change() appends whole sixes (one extend
+            # holds the GIL throughout), so the first n values stay put while we read them.
+            n = len(self._changes)
+            if n:
+                taken = self._changes[:n]
+                del self._changes[:n]
+                for i, histogram in enumerate(self._per_change):
+                    histogram.pending.extend(taken[i::6])
             for histogram in self._histograms:
                 histogram.fold()
 
