@@ -37,10 +37,10 @@ ENDED = {COMPLETED, FAILED, SKIPPED}
 class Daemon:
     def __init__(
         self, data_dir: Path, inactivity_timeout: float = 60.0, heartbeat_timeout: float = 0,
-        heartbeat_every: float = 30.0,
+        heartbeat_every: float = 30.0, max_message_bytes: int = 4 * 1024 * 1024,
     ) -> None:
         self.engine = Engine(data_dir, pending_timeout=0, heartbeat_timeout=heartbeat_timeout)
-        self.server = EdgeServer(self.engine, "127.0.0.1:0").start()
+        self.server = EdgeServer(self.engine, "127.0.0.1:0", max_message_bytes=max_message_bytes).start()
         self.runner = WorkflowRunner(self.server.address, self.engine.store, inactivity_timeout=inactivity_timeout,
                                      heartbeat_every=heartbeat_every).start()
         self.client = StigmerClient(self.server.address)
@@ -418,6 +418,31 @@ def test_inactivity_timeout_fails_a_stuck_run(tmp_path: Path) -> None:
     assert workflow_hooks.wait_for_call("hang:cancelled")  # its late record cannot leak into the next test
     assert seen[-1].status.phase == phases.FAILED
     assert "no progress for" in seen[-1].status.error and "inactivity timeout 0.5 s" in seen[-1].status.error
+
+
+def test_a_status_the_server_refuses_fails_the_run_with_the_cause(tmp_path: Path) -> None:
+    """A node's output makes the status outgrow the server's message limit: resending cannot
+    help, so the run stops and the execution is failed with a small status naming the cause
+    (not left IN_PROGRESS for the watchdog, nor its progress kept to be re-sent forever)."""
+    d = Daemon(tmp_path / "data", max_message_bytes=64 * 1024)
+    try:
+        seen = d.run("""
+            name: too-big
+            nodes:
+              - {id: small, type: noop}
+              - {id: huge, type: python, with: {call: 'tests.workflow_hooks:big', size: 200000}}
+            edges: [{from: small, to: huge}]
+        """)
+        assert d.runner.wait_idle(10)
+        assert d.runner.progress.runs() == []  # nothing left to report again on the next start
+    finally:
+        d.close()
+    last = seen[-1].status
+    assert last.phase == phases.FAILED
+    assert last.error.startswith("the runner's status report was refused (RESOURCE_EXHAUSTED: "), last.error
+    assert last.error.endswith("the run was stopped")
+    assert final(seen)["small#0"].status == COMPLETED  # the tasks the server last accepted stay
+    check_forward(seen)
 
 
 def test_join_any_fires_on_the_first_arrival_once(daemon: Daemon) -> None:

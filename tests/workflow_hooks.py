@@ -46,6 +46,11 @@ def flaky(input: dict, ctx) -> dict:  # noqa: A002, ANN001
     return {"attempt": ctx.attempt}
 
 
+def big(input: dict, ctx) -> dict:  # noqa: A002, ANN001
+    """An output of ``size`` characters (a status too big for a server's message limit)."""
+    return {"blob": "x" * int(input["size"])}
+
+
 def fail(input: dict, ctx) -> dict:  # noqa: A002, ANN001
     raise RuntimeError("the disk is full")
 

@@ -51,6 +51,12 @@ class StatusBuilder:
     def changes(self) -> int:
         return self._changed
 
+    @property
+    def error(self) -> Exception | None:
+        """The send failure that stopped this builder (None while it works): nothing more is
+        sent after it; ``flush`` raises it."""
+        return self._error
+
     def status(self) -> Message:
         """A copy of the local status as it is now."""
         with self._cond:
@@ -182,7 +188,7 @@ class StatusBuilder:
                 # not have landed): try again with the newest status, for up to ``retry_for``
                 # seconds. Resending is safe: the status goes whole.
                 now = time.monotonic()
-                if isinstance(error, grpc.RpcError) and error.code() in _TRANSIENT:
+                if isinstance(error, grpc.RpcError) and error.code() in TRANSIENT_CODES:
                     unreachable_since = unreachable_since or now
                     if now - unreachable_since < self.retry_for:
                         with self._cond:
@@ -202,7 +208,8 @@ class StatusBuilder:
 
 
 _FIRST_RETRY, _LAST_RETRY = 0.05, 1.0
-_TRANSIENT = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+TRANSIENT_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+"""Send failures retried (for ``retry_for``): the server away or slow, not a refusal."""
 
 
 class _Change:

@@ -20,11 +20,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import grpc
 import pykka
 from loguru import logger
 
 from stigmer_actors.actors.base import UnregisteredActor
-from stigmer_actors.client.status_builder import StatusBuilder
+from stigmer_actors.client.status_builder import TRANSIENT_CODES, StatusBuilder
+from stigmer_actors.domain import phases
 from stigmer_actors.domain.kinds import WORKFLOW
 from stigmer_actors.runner import ir, nodes, routing
 from stigmer_actors.runner.expressions import ExpressionError
@@ -177,6 +179,9 @@ class RunActor(UnregisteredActor):
             self._retrying.discard(message.key)
             self._todo.append((message.key, message.attempt))
         elif isinstance(message, Tick):
+            if self.builder.error is not None and _refusal(self.builder.error):
+                self._refused(self.builder.error)  # now, not after the run's remaining work
+                return
             idle = time.monotonic() - self._last_progress
             if idle >= self.s.inactivity_timeout:
                 self._fail(f"no progress for {idle:.1f} s (inactivity timeout {self.s.inactivity_timeout:g} s)")
@@ -333,11 +338,40 @@ class RunActor(UnregisteredActor):
             try:
                 self.builder.flush(timeout=30.0)
             except Exception as error:
+                if _refusal(error):
+                    self._refused(error)
+                    return
                 delivered = False
                 logger.warning("run {eid}: final status not delivered ({error}); its progress is "
                                "kept, so the runner's next start reports it again", eid=self.eid, error=error)
         if delivered:
             self.s.progress.finish(self.eid)
+        self.stop()
+
+    def _refused(self, error: Exception) -> None:
+        """The server refused the run's status (too big for its message limit, or the
+        execution ended meanwhile): resending it can never work. Stop the run, and fail the
+        execution with a status small enough to pass, naming the cause (the server keeps the
+        tasks it last accepted)."""
+        for ctx in self._running.values():
+            ctx.cancel()
+        self._running.clear()
+        self._ended = True
+        self._todo.clear()
+        code = error.code() if isinstance(error, grpc.RpcError) else None
+        details = error.details() if isinstance(error, grpc.RpcError) else str(error)
+        logger.error("run {eid}: status refused by the server ({code}: {details}); run stopped",
+                     eid=self.eid, code=getattr(code, "name", "?"), details=details)
+        if code != grpc.StatusCode.FAILED_PRECONDITION:  # that one: the execution already ended
+            status = WORKFLOW.status_cls(
+                phase=phases.FAILED, completed_at=now(),
+                error=f"the runner's status report was refused ({code.name if code else 'error'}: "
+                      f"{details}); the run was stopped")
+            try:
+                self.s.client.update_status(self.eid, status)
+            except grpc.RpcError as failure:
+                logger.warning("run {eid}: could not fail it: {details}", eid=self.eid, details=failure.details())
+        self.s.progress.finish(self.eid)
         self.stop()
 
     # Helpers
@@ -363,6 +397,11 @@ def _work(ref: pykka.ActorRef, node_type: str, key: Key, attempt: int, ctx: node
     except Exception as caught:
         output, error = None, _describe(caught)
     _tell(ref, Done(key, attempt, output, error))
+
+
+def _refusal(error: Exception) -> bool:
+    """A send failure that resending cannot cure (not the server being away or slow)."""
+    return isinstance(error, grpc.RpcError) and error.code() not in TRANSIENT_CODES
 
 
 def _tell(ref: pykka.ActorRef, message: object) -> None:
