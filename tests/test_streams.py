@@ -12,6 +12,7 @@ from stigmer_actors import Engine, wire
 from stigmer_actors.client import StatusBuilder, StigmerClient
 from stigmer_actors.domain import phases
 from stigmer_actors.grpc_edge.server import UNARY_WORKERS, EdgeServer
+from tests.conftest import agent
 
 BATCH = 100  # opening thousands at once can get some CANCELLED by the accept backlog
 
@@ -161,3 +162,41 @@ def test_disconnected_client_is_unsubscribed(served) -> None:
     other.close()
     assert engine.core.registry.wait_subscribers_at_most(0, timeout=10)
     assert server.streams.wait_count_at_most(0, timeout=10)
+
+
+class _Answer(grpc.RpcError):
+    """A server's answer as the client sees it (for the one we cannot cause on demand)."""
+
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        self._code, self._details = code, details
+
+    def code(self) -> grpc.StatusCode:
+        return self._code
+
+    def details(self) -> str:
+        return self._details
+
+
+def test_which_send_failures_are_retried_and_which_refuse_the_status(served) -> None:
+    """Retried: the server away, slow, or at its concurrent-call bound. Refused for good: the
+    status itself (too big, invalid) or its execution (ended, gone). Neither: INTERNAL or a
+    cancelled call, which say nothing about the status (a runner keeps its progress)."""
+    from stigmer_actors.client.status_builder import refused, transient
+
+    _, server, client = served
+    eid = client.create(agent()).metadata.id
+    real = []
+    for bad in (wire.AgentExecutionStatus(phase=42),  # INVALID_ARGUMENT
+                wire.AgentExecutionStatus(phase=phases.COMPLETED),
+                wire.AgentExecutionStatus(phase=phases.IN_PROGRESS)):  # FAILED_PRECONDITION: it ended
+        try:
+            client.update_status(eid, bad)
+        except grpc.RpcError as error:
+            real.append(error)
+    assert [e.code() for e in real] == [grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION]
+    limit = _Answer(grpc.StatusCode.RESOURCE_EXHAUSTED, "Concurrent RPC limit exceeded!")
+    too_big = _Answer(grpc.StatusCode.RESOURCE_EXHAUSTED, "Received message larger than max (9 vs. 4)")
+    cases = [*real, limit, too_big, _Answer(grpc.StatusCode.UNAVAILABLE, "down"),
+             _Answer(grpc.StatusCode.INTERNAL, "handler failed"), _Answer(grpc.StatusCode.CANCELLED, "closed")]
+    assert [(transient(e), refused(e)) for e in cases] == [
+        (False, True), (False, True), (True, False), (False, True), (True, False), (False, False), (False, False)]

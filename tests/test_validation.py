@@ -4,6 +4,7 @@ says exactly what a plain walk of every set field says, and its size shortcut is
 from __future__ import annotations
 
 import pytest
+from google.protobuf import struct_pb2
 from google.protobuf.message import Message
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -93,6 +94,26 @@ def test_the_size_shortcut_never_skips_a_struct_that_is_too_deep(build) -> None:
     assert too_deep.output.ByteSize() >= _DEEP_ENOUGH
     assert fast_check(too_deep) == f"status.output nests Struct values deeper than {MAX_STRUCT_DEPTH} levels"
     assert fast_check(too_deep) == plain_walk(too_deep, "status")
+
+
+def test_the_size_shortcut_holds_for_the_smallest_too_deep_value() -> None:
+    """A Value child (a Struct's fields) nesting empty lists is the cheapest chain: 126 bytes
+    at one level too deep, under 4 bytes a level, which an earlier bound assumed."""
+    for nestings, too_deep in ((MAX_STRUCT_DEPTH - 1, False), (MAX_STRUCT_DEPTH, True)):
+        struct = struct_pb2.Struct()
+        level = struct.fields[""]
+        for _ in range(nestings - 1):
+            level = level.list_value.values.add()
+        level.list_value.SetInParent()
+        try:
+            check_message(struct, "x")
+            verdict = None
+        except InvalidArgument as error:
+            verdict = str(error)
+        assert verdict == plain_walk(struct, "x")
+        assert (verdict is not None) == too_deep, verdict
+        if too_deep:
+            assert struct.fields[""].ByteSize() >= _DEEP_ENOUGH
 
 
 def json_values(depth: int) -> st.SearchStrategy:

@@ -6,9 +6,11 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import grpc
 import pytest
 
 from stigmer_actors import Engine
+from stigmer_actors.client import StigmerClient
 from stigmer_actors.domain.errors import InvalidArgument, NotFound
 from tests.daemon import Daemon, cli
 
@@ -83,6 +85,13 @@ def test_over_grpc_and_the_cli(data_dir: Path, tmp_path: Path) -> None:
         assert refused.returncode == 2
         assert refused.stderr.startswith("INVALID_ARGUMENT: workflow definition: 1 problem(s):")
         assert "node a: url 'ftp://x' is not an http(s) URL with a host [http]" in refused.stderr
+        with StigmerClient(a) as client:  # nested 60,000 deep: libyaml's loader crashed on this
+            for deep in ("[" * 60_000 + "]" * 60_000, "- " * 60_000 + "x"):
+                with pytest.raises(grpc.RpcError) as info:
+                    client.apply_workflow(deep)
+                assert (info.value.code(), info.value.details()) == (
+                    grpc.StatusCode.INVALID_ARGUMENT, "workflow definition: not a workflow definition: nested too deeply")
+            assert daemon.proc.poll() is None and client.workflow_definition("nightly").version == 1
         deleted = cli("workflow", "delete", "nightly", "--address", a)
         assert deleted.returncode == 0 and deleted.stdout.rstrip().endswith("deleted")
         missing = cli("workflow", "get", "nightly", "--address", a)

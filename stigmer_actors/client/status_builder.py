@@ -188,7 +188,7 @@ class StatusBuilder:
                 # not have landed): try again with the newest status, for up to ``retry_for``
                 # seconds. Resending is safe: the status goes whole.
                 now = time.monotonic()
-                if isinstance(error, grpc.RpcError) and error.code() in TRANSIENT_CODES:
+                if transient(error):
                     unreachable_since = unreachable_since or now
                     if now - unreachable_since < self.retry_for:
                         with self._cond:
@@ -208,8 +208,24 @@ class StatusBuilder:
 
 
 _FIRST_RETRY, _LAST_RETRY = 0.05, 1.0
-TRANSIENT_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
-"""Send failures retried (for ``retry_for``): the server away or slow, not a refusal."""
+def transient(error: Exception) -> bool:
+    """A send failure worth retrying (for ``retry_for``): the server away, slow, or at its
+    concurrent-call bound; not a refusal of this status."""
+    if not isinstance(error, grpc.RpcError):
+        return False
+    code = error.code()
+    return code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) or (
+        code == grpc.StatusCode.RESOURCE_EXHAUSTED and "Concurrent RPC limit" in (error.details() or ""))
+
+
+REFUSALS = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION,
+            grpc.StatusCode.NOT_FOUND, grpc.StatusCode.RESOURCE_EXHAUSTED)
+"""Answers that refuse this status for good (too big, invalid, the execution ended or gone):
+sending it again cannot work. Anything else (INTERNAL, CANCELLED...) is not a verdict on it."""
+
+
+def refused(error: Exception) -> bool:
+    return isinstance(error, grpc.RpcError) and error.code() in REFUSALS and not transient(error)
 
 
 class _Change:

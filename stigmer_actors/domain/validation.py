@@ -112,10 +112,11 @@ def _check_child(child: Message, is_struct: bool) -> None:
         _check_depth(child, 1)
 
 
-_DEEP_ENOUGH = 4 * MAX_STRUCT_DEPTH
-"""Smallest encoded size of a Struct/Value/ListValue nested deeper than MAX_STRUCT_DEPTH:
-each level is at least a tag and a length for the Value's ``list_value`` and for the
-ListValue's ``values`` (4 bytes; ``struct_value`` levels cost more). Below it, no walk."""
+_DEEP_ENOUGH = 3 * MAX_STRUCT_DEPTH
+"""A size under which a Struct/Value/ListValue cannot nest deeper than MAX_STRUCT_DEPTH:
+each level costs at least a tag and a length for the Value's ``list_value`` and for the
+ListValue's ``values`` (4 bytes; ``struct_value`` levels cost more), the innermost at least
+2; the smallest too-deep Value is 126 bytes. 3 per level leaves a margin. Below it, no walk."""
 
 
 def _check_depth(value: Message, depth: int) -> None:

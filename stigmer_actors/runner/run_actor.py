@@ -25,7 +25,7 @@ import pykka
 from loguru import logger
 
 from stigmer_actors.actors.base import UnregisteredActor
-from stigmer_actors.client.status_builder import TRANSIENT_CODES, StatusBuilder
+from stigmer_actors.client.status_builder import StatusBuilder, refused
 from stigmer_actors.domain import phases
 from stigmer_actors.domain.kinds import WORKFLOW
 from stigmer_actors.runner import ir, nodes, routing
@@ -179,7 +179,7 @@ class RunActor(UnregisteredActor):
             self._retrying.discard(message.key)
             self._todo.append((message.key, message.attempt))
         elif isinstance(message, Tick):
-            if self.builder.error is not None and _refusal(self.builder.error):
+            if self.builder.error is not None and refused(self.builder.error):
                 self._refused(self.builder.error)  # now, not after the run's remaining work
                 return
             idle = time.monotonic() - self._last_progress
@@ -338,7 +338,7 @@ class RunActor(UnregisteredActor):
             try:
                 self.builder.flush(timeout=30.0)
             except Exception as error:
-                if _refusal(error):
+                if refused(error):
                     self._refused(error)
                     return
                 delivered = False
@@ -369,8 +369,8 @@ class RunActor(UnregisteredActor):
                       f"{details}); the run was stopped")
             try:
                 self.s.client.update_status(self.eid, status)
-            except grpc.RpcError as failure:
-                logger.warning("run {eid}: could not fail it: {details}", eid=self.eid, details=failure.details())
+            except (grpc.RpcError, ValueError) as failure:  # ValueError: the runner's channel closed
+                logger.warning("run {eid}: could not fail it: {failure}", eid=self.eid, failure=failure)
         self.s.progress.finish(self.eid)
         self.stop()
 
@@ -397,11 +397,6 @@ def _work(ref: pykka.ActorRef, node_type: str, key: Key, attempt: int, ctx: node
     except Exception as caught:
         output, error = None, _describe(caught)
     _tell(ref, Done(key, attempt, output, error))
-
-
-def _refusal(error: Exception) -> bool:
-    """A send failure that resending cannot cure (not the server being away or slow)."""
-    return isinstance(error, grpc.RpcError) and error.code() not in TRANSIENT_CODES
 
 
 def _tell(ref: pykka.ActorRef, message: object) -> None:
