@@ -8,7 +8,7 @@ fan-in of ``noop`` nodes (one start, 998 in parallel, one ``join: all``), and a 
 ``python`` nodes (each attempt a hop to the worker pool and back). The nodes do no work,
 so the time from create to the terminal state a watcher sees, divided by the nodes, is
 the engine's overhead per node: compile excluded (the definition is applied first, and
-the runner compiles a version once: the first of the three runs pays ~0.2 s for it, the
+the runner compiles a version once: the first of the three runs pays ~0.6 s for it, the
 best of three does not), token handling, persisting each outcome, reporting, and the status RPCs. Also reported:
 task transitions made vs updateStatus calls sent (the reports coalesce), and that the
 final state holds all 1,000 tasks COMPLETED.
