@@ -348,7 +348,7 @@ class RunActor(UnregisteredActor):
             self.s.progress.finish(self.eid)
         self.stop()
 
-    def _refused(self, error: Exception) -> None:
+    def _refused(self, error: grpc.RpcError) -> None:
         """The server refused the run's status (too big for its message limit, or the
         execution ended meanwhile): resending it can never work. Stop the run, and fail the
         execution with a status small enough to pass, naming the cause (the server keeps the
@@ -358,14 +358,13 @@ class RunActor(UnregisteredActor):
         self._running.clear()
         self._ended = True
         self._todo.clear()
-        code = error.code() if isinstance(error, grpc.RpcError) else None
-        details = error.details() if isinstance(error, grpc.RpcError) else str(error)
+        code, details = error.code(), error.details()  # refused() holds only for RpcErrors
         logger.error("run {eid}: status refused by the server ({code}: {details}); run stopped",
-                     eid=self.eid, code=getattr(code, "name", "?"), details=details)
+                     eid=self.eid, code=code.name, details=details)
         if code != grpc.StatusCode.FAILED_PRECONDITION:  # that one: the execution already ended
             status = WORKFLOW.status_cls(
                 phase=phases.FAILED, completed_at=now(),
-                error=f"the runner's status report was refused ({code.name if code else 'error'}: "
+                error=f"the runner's status report was refused ({code.name}: "
                       f"{details}); the run was stopped")
             try:
                 self.s.client.update_status(self.eid, status)
