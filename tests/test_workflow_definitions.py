@@ -90,7 +90,7 @@ def test_over_grpc_and_the_cli(data_dir: Path, tmp_path: Path) -> None:
                 with pytest.raises(grpc.RpcError) as info:
                     client.apply_workflow(deep)
                 assert (info.value.code(), info.value.details()) == (
-                    grpc.StatusCode.INVALID_ARGUMENT, "workflow definition: not a workflow definition: nested too deeply")
+                    grpc.StatusCode.INVALID_ARGUMENT, "workflow definition: nested more than 32 levels deep (line 1) [depth]")
             assert daemon.proc.poll() is None and client.workflow_definition("nightly").version == 1
         deleted = cli("workflow", "delete", "nightly", "--address", a)
         assert deleted.returncode == 0 and deleted.stdout.rstrip().endswith("deleted")
