@@ -12,6 +12,7 @@ a status too big for gRPC's trailers (the client saw RESOURCE_EXHAUSTED, "Stream
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 import grpc
 import pytest
@@ -138,6 +139,17 @@ CASES = [
 ]
 
 
+def stop(daemon: Daemon) -> int:
+    """SIGTERM the daemon and return its exit code; kill it if it does not stop (a failing
+    test must not leave a daemon behind, burning CPU)."""
+    try:
+        return daemon.terminate(timeout=20)
+    except subprocess.TimeoutExpired:
+        daemon.proc.kill()
+        daemon.proc.wait(10)
+        raise
+
+
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Daemon, StigmerClient, str]]:
     """One daemon for every case, holding a definition and an execution from before them."""
@@ -150,7 +162,7 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Daemon, S
         yield d, client, before
     finally:
         client.close()
-        assert d.terminate() == 0
+        assert stop(d) == 0
         assert not any("Traceback" in line for line in d.log), "".join(d.log)[-5000:]
 
 

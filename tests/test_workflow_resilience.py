@@ -21,6 +21,7 @@ from stigmer_actors.runner.progress import _run_key
 from stigmer_actors.runner.scheduler import Scheduler
 from tests import workflow_hooks
 from tests.daemon import Daemon as Subprocess
+from tests.test_workflow_limits import stop
 from tests.test_workflow_runs import Daemon
 
 
@@ -75,7 +76,7 @@ def test_node_timeouts_fire_after_a_huge_one_was_refused(tmp_path: Path) -> None
                 assert last is not None and last.status.phase == phases.FAILED
                 assert last.status.error == "node w: timed out after 1 s"
     finally:
-        assert daemon.terminate() == 0
+        assert stop(daemon) == 0
 
 
 def test_an_unreadable_progress_record_fails_that_run_and_the_runner_claims_on(data_dir: Path) -> None:
