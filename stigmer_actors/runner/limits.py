@@ -52,7 +52,7 @@ EXPRESSION_STEPS = 250_000
 """What the expressions of one node attempt (its templates, ``set``, ``items``/``keep``) or
 of one node's routing (branch ``when``, loop ``until``) may spend: one step per syntax-tree
 node evaluated plus one per element of every list, map or string they produce or read.
-About 1.5 s of CPU at most here; a node's ``timeout`` and the run's end stop it sooner."""
+1.5 s of CPU on an idle core here, ~3 s on a loaded one; a node's ``timeout`` and the run's end stop it sooner."""
 
 PROBLEMS_SHOWN = 10
 """Problems listed in a refusal (the count says how many there were): the message travels

@@ -169,8 +169,8 @@ class RunActor(UnregisteredActor):
         self._advance()
 
     def _receive(self, message: object) -> None:
-        if self._ended:
-            return
+        if self._ended or (self._halt.is_set() and not isinstance(message, Ended)):
+            return  # halted: only how the run ended still matters
         if isinstance(message, Done):
             if self._current(message.key, message.attempt):
                 self._running.pop(message.key)
