@@ -119,3 +119,17 @@ def test_without_a_timeout_the_step_budget_stops_an_expression(tmp_path: Path, n
             assert daemon.proc.poll() is None
     finally:
         assert stop(daemon) == 0
+
+
+@pytest.mark.parametrize("expression,variables", [
+    ("input.l.map(x, input.big)", {"l": list(range(100)), "big": list(range(5000))}),  # 500,000 elements out
+    ("input.l.reduce(r, i, 'x', r + r)", {"l": list(range(24))}),  # a string doubling 24 times: 16 MB
+])
+def test_the_budget_counts_the_size_of_values_not_only_the_steps(expression: str, variables: dict) -> None:
+    """Few syntax-tree nodes, big values: what they build or read is what they cost."""
+    from stigmer_actors.runner.expressions import ExpressionError, evaluate
+
+    with pytest.raises(ExpressionError) as info:
+        evaluate(expression, {"input": variables})
+    assert str(info.value) == (f"CEL `{expression}`: stopped after {limits.EXPRESSION_STEPS:,} evaluation steps, "
+                               f"the most one node's expressions may take")

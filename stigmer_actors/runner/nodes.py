@@ -3,7 +3,8 @@
 ``noop``, ``transform``, ``filter`` and ``aggregate`` only evaluate expressions over what the
 run already has; the run actor does them in line (``INLINE``), saving two thread hand-offs
 per node. Their expressions spend from the attempt's ``budget`` (``expressions.Budget``:
-bounded steps, the node's ``timeout``, the run's halt), so one cannot hold the actor longer. ``python``, ``http``, ``wait`` and ``agent`` can take any time and run on the
+bounded steps, the node's ``timeout``, the run's halt), so one cannot hold the actor
+longer. ``python``, ``http``, ``wait`` and ``agent`` can take any time and run on the
 runner's bounded worker pool; they watch ``ctx.cancelled`` (a timeout, a failed or
 cancelled run) where they can stop early. A node fails by raising; the message becomes
 the task's ``error``.
