@@ -17,6 +17,7 @@ What one expression may cost is bounded twice:
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -167,15 +168,11 @@ class Scope:
         return self._cel
 
 
-_PROGRAMS: dict[str, Any] = {}
-
-
+@functools.lru_cache(maxsize=10_000)
 def _program(expression: str) -> Any:
-    """The compiled program of an expression, compiled on first use and then reused."""
-    found = _PROGRAMS.get(expression)
-    if found is None:
-        found = _PROGRAMS[expression] = _ENV.program(_ENV.compile(expression))
-    return found
+    """The compiled program of an expression, compiled on first use and then reused (the
+    most recently used 10,000: definitions keep coming, each with its own expressions)."""
+    return _ENV.program(_ENV.compile(expression))
 
 
 def evaluate(expression: str, variables: Scope | dict[str, Any], budget: Budget | None = None) -> Any:
