@@ -102,10 +102,12 @@ class DefinitionRegistry:
         workflow = self._compiled.get(key)
         if workflow is None:
             workflow = _compile(definition.source)
-            self._keep(key, workflow)
+            with self._lock:
+                self._keep(key, workflow)
         return workflow
 
     def _keep(self, key: tuple[str, int], workflow: ir.Workflow) -> None:
+        """Remember a compiled version (the caller holds ``_lock``: applies and gets race)."""
         self._compiled[key] = workflow
         while len(self._compiled) > KEPT_COMPILED:
             del self._compiled[next(iter(self._compiled))]
