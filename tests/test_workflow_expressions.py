@@ -109,7 +109,7 @@ def test_without_a_timeout_the_step_budget_stops_an_expression(tmp_path: Path, n
     daemon = Subprocess(tmp_path / "data", "--pending-timeout", "0", "--heartbeat-timeout", "0")
     try:
         with StigmerClient(daemon.address, timeout=30) as client:
-            client.apply_workflow(f"name: burn\n{TEN}nodes:\n{nodes}")  # 213 to 325 bytes
+            client.apply_workflow(f"name: burn\n{TEN}nodes:\n{nodes}")  # 258 to 311 bytes
             last = _until_end(client, client.create_workflow(workflow_id="burn").metadata.id)
             assert (last.status.phase, last.status.error) == (phases.FAILED, error)
             client.apply_workflow("name: fine\nnodes: [{id: a, type: transform, with: {set: {x: 'input.l.size()'}}}]\n"

@@ -1,8 +1,9 @@
 """CEL expressions and ``{{ expr }}`` string templates: checked at apply, evaluated on a budget.
 
 CEL through cel-python (``celpy``): the maintained pure-Python implementation of Google's
-Common Expression Language, so no native build is needed. Its parser is LALR (linear in
-the text); its evaluator is a tree walker that recurses once per syntax-tree level.
+Common Expression Language, so no native build is needed. Its parser is pure Python and
+superlinear in a long expression (~35 µs a character at 1,000 characters); its evaluator
+is a tree walker that recurses once per syntax-tree level.
 
 What one expression may cost is bounded twice:
 - at apply, ``check`` refuses a text longer than ``limits.EXPRESSION_CHARS`` or a syntax
