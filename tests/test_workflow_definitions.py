@@ -90,7 +90,7 @@ def test_over_grpc_and_the_cli(data_dir: Path, tmp_path: Path) -> None:
                 with pytest.raises(grpc.RpcError) as info:
                     client.apply_workflow(deep)
                 assert (info.value.code(), info.value.details()) == (
-                    grpc.StatusCode.INVALID_ARGUMENT, "workflow definition: not a workflow definition: nested too deeply")
+                    grpc.StatusCode.INVALID_ARGUMENT, "workflow definition: nested more than 32 levels deep (line 1) [depth]")
             assert daemon.proc.poll() is None and client.workflow_definition("nightly").version == 1
         deleted = cli("workflow", "delete", "nightly", "--address", a)
         assert deleted.returncode == 0 and deleted.stdout.rstrip().endswith("deleted")
@@ -98,3 +98,17 @@ def test_over_grpc_and_the_cli(data_dir: Path, tmp_path: Path) -> None:
         assert (missing.returncode, missing.stderr.strip()) == (2, "NOT_FOUND: workflow nightly does not exist")
     finally:
         daemon.terminate()
+
+
+def test_compiled_versions_kept_in_memory_are_bounded(data_dir: Path) -> None:
+    """Every apply of a new version compiles it; a caller applying without end must not grow
+    the registry's memory without end (the oldest compiled are dropped, compiled again if asked)."""
+    from stigmer_actors.runner.definitions import KEPT_COMPILED
+
+    with Engine(data_dir, pending_timeout=0, heartbeat_timeout=0) as engine:
+        reg = engine.definitions
+        for i in range(KEPT_COMPILED + 6):
+            reg.apply(FLOW % f"{i + 1}ms")
+        assert len(reg._compiled) == KEPT_COMPILED
+        assert reg.workflow("nightly", 1).node("pause").params() == {"for": "1ms"}
+        assert len(reg._compiled) == KEPT_COMPILED

@@ -32,6 +32,9 @@ from stigmer_actors.store.keys import (
 from stigmer_actors.store.rocks import RocksStore
 
 
+KEPT_COMPILED = 64
+
+
 @dataclass(frozen=True, slots=True)
 class Definition:
     name: str
@@ -48,6 +51,8 @@ class DefinitionRegistry:
         """Called after a new version is stored (the dispatcher may now hand out more runs)."""
         self._lock = threading.Lock()
         self._compiled: dict[tuple[str, int], ir.Workflow] = {}
+        """The last KEPT_COMPILED versions compiled (applied or asked for), oldest dropped first:
+        every apply of a new version adds one, and a caller may apply without end."""
 
     def apply(self, source: str) -> tuple[Definition, bool]:
         """Store ``source`` as the next version of its workflow; (definition, changed).
@@ -68,7 +73,7 @@ class DefinitionRegistry:
                 definition_key(applied.name, applied.version): json.dumps(asdict(applied)).encode(),
                 latest_definition_key(applied.name): str(applied.version).encode(),
             })
-            self._compiled[(applied.name, applied.version)] = workflow
+            self._keep((applied.name, applied.version), workflow)
         self._on_apply()
         return applied, True
 
@@ -94,9 +99,18 @@ class DefinitionRegistry:
         """The compiled IR of a stored version (compiled once per process)."""
         definition = self.get(name, version)
         key = (definition.name, definition.version)
-        if key not in self._compiled:
-            self._compiled[key] = _compile(definition.source)
-        return self._compiled[key]
+        workflow = self._compiled.get(key)
+        if workflow is None:
+            workflow = _compile(definition.source)
+            with self._lock:
+                self._keep(key, workflow)
+        return workflow
+
+    def _keep(self, key: tuple[str, int], workflow: ir.Workflow) -> None:
+        """Remember a compiled version (the caller holds ``_lock``: applies and gets race)."""
+        self._compiled[key] = workflow
+        while len(self._compiled) > KEPT_COMPILED:
+            del self._compiled[next(iter(self._compiled))]
 
     def list(self) -> list[Definition]:
         """The latest version of every workflow that is not deleted, by name."""

@@ -2,7 +2,9 @@
 
 ``noop``, ``transform``, ``filter`` and ``aggregate`` only evaluate expressions over what the
 run already has; the run actor does them in line (``INLINE``), saving two thread hand-offs
-per node. ``python``, ``http``, ``wait`` and ``agent`` can take any time and run on the
+per node. Their expressions spend from the attempt's ``budget`` (``expressions.Budget``:
+bounded steps, the node's ``timeout``, the run's halt), so one cannot hold the actor
+longer. ``python``, ``http``, ``wait`` and ``agent`` can take any time and run on the
 runner's bounded worker pool; they watch ``ctx.cancelled`` (a timeout, a failed or
 cancelled run) where they can stop early. A node fails by raising; the message becomes
 the task's ``error``.
@@ -24,7 +26,7 @@ import grpc
 from stigmer_actors.domain import phases
 from stigmer_actors.domain.kinds import AGENT
 from stigmer_actors.runner.durations import parse_duration
-from stigmer_actors.runner.expressions import evaluate, render
+from stigmer_actors.runner.expressions import Budget, Scope, evaluate, render
 
 INLINE = frozenset({"noop", "transform", "filter", "aggregate"})
 DEFAULT_HTTP_TIMEOUT = 30.0
@@ -55,6 +57,8 @@ class NodeContext:
     timeout: float | None = None
     """The node's per-attempt timeout, if it has one (``http`` uses it for the request)."""
     cancelled: threading.Event = field(default_factory=threading.Event)
+    budget: Budget = field(default_factory=Budget)
+    """What the attempt's expressions may spend (``transform``, ``filter``)."""
     _on_cancel: list[Callable[[], object]] = field(default_factory=list)
 
     def variables(self, **extra: Any) -> dict[str, Any]:
@@ -80,9 +84,9 @@ def task_input(node_type: str, params: dict[str, Any], run_input: dict[str, Any]
     return params
 
 
-def prepare(node_type: str, raw: dict[str, Any], variables: dict[str, Any]) -> dict[str, Any]:
+def prepare(node_type: str, raw: dict[str, Any], variables: dict[str, Any], budget: Budget) -> dict[str, Any]:
     """The node's parameters with templates rendered (transform/filter keep their CEL)."""
-    return raw if node_type in ("transform", "filter") else render(raw, variables)
+    return raw if node_type in ("transform", "filter") else render(raw, variables, budget)
 
 
 def run(node_type: str, ctx: NodeContext) -> dict[str, Any]:
@@ -94,16 +98,17 @@ def _noop(ctx: NodeContext) -> dict[str, Any]:
 
 
 def _transform(ctx: NodeContext) -> dict[str, Any]:
-    variables = ctx.variables()
-    return {key: evaluate(expression, variables) for key, expression in ctx.params["set"].items()}
+    scope = Scope(ctx.variables())
+    return {key: evaluate(expression, scope, ctx.budget) for key, expression in ctx.params["set"].items()}
 
 
 def _filter(ctx: NodeContext) -> dict[str, Any]:
-    variables = ctx.variables()
-    items = evaluate(ctx.params["items"], variables)
+    scope = Scope(ctx.variables())
+    items = evaluate(ctx.params["items"], scope, ctx.budget)
     if not isinstance(items, list):
         raise ValueError(f"items evaluated to {type(items).__name__}, not a list")
-    return {"items": [item for item in items if evaluate(ctx.params["keep"], {**variables, "item": item}) is True]}
+    keep = ctx.params["keep"]
+    return {"items": [item for item in items if evaluate(keep, scope.bind(item=item), ctx.budget) is True]}
 
 
 def _aggregate(ctx: NodeContext) -> dict[str, Any]:

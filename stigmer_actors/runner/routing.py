@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from stigmer_actors.runner import ir
-from stigmer_actors.runner.expressions import evaluate
+from stigmer_actors.runner.expressions import Budget, Scope, evaluate
 from stigmer_actors.runner.state import Route
 
 
@@ -19,15 +19,17 @@ class LoopExhausted(RuntimeError):
     """A loop hit ``max_iterations`` and has no ``on_exhausted`` to go to."""
 
 
-def routes(node: ir.Node, variables: dict[str, Any]) -> tuple[Route, ...]:
-    """The routes of ``node`` that ended with ``variables['output']`` in ``variables['iteration']``."""
+def routes(node: ir.Node, variables: dict[str, Any], budget: Budget) -> tuple[Route, ...]:
+    """The routes of ``node`` that ended with ``variables['output']`` in ``variables['iteration']``
+    (its conditions spend from ``budget``)."""
     taken = [Route(target, True) for target in node.edges_out]
+    scope = Scope(variables)
     if node.branch:
-        chosen = _branch_choice(node.branch, variables)
+        chosen = _branch_choice(node.branch, scope, budget)
         targets = [t for rule in node.branch.rules for t in rule.next] + list(node.branch.default)
         taken += [Route(t, t in chosen) for t in dict.fromkeys(targets)]
     if node.loop:
-        return _unique(_loop_routes(node, node.loop, taken, variables))
+        return _unique(_loop_routes(node, node.loop, taken, scope, variables["iteration"], budget))
     return _unique(taken)
 
 
@@ -42,20 +44,20 @@ def _unique(routes: list[Route] | tuple[Route, ...]) -> tuple[Route, ...]:
     return tuple(merged.values())
 
 
-def _branch_choice(branch: ir.Branch, variables: dict[str, Any]) -> tuple[str, ...]:
+def _branch_choice(branch: ir.Branch, scope: Scope, budget: Budget) -> tuple[str, ...]:
     for rule in branch.rules:
-        if evaluate(rule.when, variables) is True:
+        if evaluate(rule.when, scope, budget) is True:
             return rule.next
     return branch.default
 
 
 def _loop_routes(
-    node: ir.Node, loop: ir.Loop, normal: list[Route], variables: dict[str, Any]
+    node: ir.Node, loop: ir.Loop, normal: list[Route], scope: Scope, iteration: int, budget: Budget
 ) -> tuple[Route, ...]:
     exhausted = [Route(t, False) for t in loop.on_exhausted]
-    if evaluate(loop.until, variables) is True:
+    if evaluate(loop.until, scope, budget) is True:
         return tuple(normal + exhausted)
-    if variables["iteration"] + 1 < loop.max_iterations:
+    if iteration + 1 < loop.max_iterations:
         return (Route(loop.back_to, True, back=True),)  # the way on is not decided yet
     if not loop.on_exhausted:
         raise LoopExhausted(f"loop reached max_iterations ({loop.max_iterations}) and has no on_exhausted")

@@ -6,6 +6,10 @@ due after backoff (``Retry``), the execution ended by someone else (``Ended``, f
 run's watch stream: cancelled, failed by the watchdog, deleted), and the inactivity
 check (``Tick``). The actor never waits on a node: ``python``/``http``/``wait``/``agent``
 run on the runner's bounded worker pool, the expression-only types in line (``nodes.py``).
+Expressions evaluated here (templates, in-line nodes, branch and loop conditions) spend
+from a ``Budget``: bounded steps, the node's ``timeout``, and the run's ``halt`` event,
+which the runner sets from outside the actor (the run's watch, a runner shutdown) so that
+an evaluation in progress stops at once instead of after the message that would say so.
 
 Order of effects for a node that ends: routes chosen (CEL) -> outcome persisted ->
 RunState applies it (tokens, joins, skips) -> tasks reported -> ready nodes started. A
@@ -14,6 +18,7 @@ crash anywhere after the persist replays the same outcome; before it, the node r
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -29,7 +34,7 @@ from stigmer_actors.client.status_builder import StatusBuilder, refused
 from stigmer_actors.domain import phases
 from stigmer_actors.domain.kinds import WORKFLOW
 from stigmer_actors.runner import ir, nodes, routing
-from stigmer_actors.runner.expressions import ExpressionError
+from stigmer_actors.runner.expressions import Budget, ExpressionError, RunHalted
 from stigmer_actors.runner.graph import Graph
 from stigmer_actors.runner.progress import Progress, RunRecord
 from stigmer_actors.runner.reporting import Reporter, now
@@ -101,8 +106,12 @@ class RunActor(UnregisteredActor):
     """One workflow run. A daemon thread, found through the runner's own dict: a run stuck in
     a handler must not keep a stopping process alive (its progress is on disk)."""
 
-    def __init__(self, run: RunRecord, workflow: ir.Workflow, services: RunServices, resumed: bool) -> None:
+    def __init__(self, run: RunRecord, workflow: ir.Workflow, services: RunServices, resumed: bool,
+                 halt: threading.Event | None = None) -> None:
         super().__init__()
+        self._halt = halt or threading.Event()
+        """Set, from any thread, when the run is ending by someone else's hand (an ``Ended``
+        follows) or the runner is stopping: expressions in progress stop, nothing new starts."""
         self.run = run
         self.eid = run.execution_id
         self.workflow = workflow
@@ -160,8 +169,8 @@ class RunActor(UnregisteredActor):
         self._advance()
 
     def _receive(self, message: object) -> None:
-        if self._ended:
-            return
+        if self._ended or (self._halt.is_set() and not isinstance(message, Ended)):
+            return  # halted: only how the run ended still matters
         if isinstance(message, Done):
             if self._current(message.key, message.attempt):
                 self._running.pop(message.key)
@@ -222,9 +231,11 @@ class RunActor(UnregisteredActor):
 
     def _advance(self) -> None:
         """Start what is ready (in line nodes complete here, making more ready), then see if done."""
-        while self._todo and not self._ended:
+        while self._todo and not self._ended and not self._halt.is_set():
             key, attempt = self._todo.popleft()
             self._begin_attempt(key, attempt)
+        if self._halt.is_set():
+            return  # the run is ending; the Ended message (or the runner's stop) will say how
         if not self._ended and not self._running and not self._retrying:
             assert self.state.outstanding == 0, "tokens left unapplied with nothing running"
             holding = self.state.holding_joins()
@@ -238,8 +249,11 @@ class RunActor(UnregisteredActor):
         self._attempt[key] = attempt
         self._last_progress = time.monotonic()
         variables = {"input": self.run.input, "nodes": self.state.variables(), "iteration": key[1]}
+        budget = Budget(node.timeout, self._halt)
         try:
-            params = nodes.prepare(node.type, node.params(), variables)
+            params = nodes.prepare(node.type, node.params(), variables, budget)
+        except RunHalted:
+            return
         except ExpressionError as error:
             self._node_failed(key, attempt, str(error), {})
             return
@@ -251,11 +265,13 @@ class RunActor(UnregisteredActor):
         ctx = nodes.NodeContext(
             run_id=self.eid, node=key[0], iteration=key[1], attempt=attempt, params=params,
             input=self.run.input, nodes=variables["nodes"], sources=self.state.sources.get(key, []),
-            client=self.s.client, timeout=node.timeout,
+            client=self.s.client, timeout=node.timeout, budget=budget,
         )
         if node.type in nodes.INLINE:
             try:
                 output = nodes.run(node.type, ctx)
+            except RunHalted:
+                return
             except Exception as error:
                 self._attempt_failed(key, attempt, _describe(error))
             else:
@@ -286,7 +302,9 @@ class RunActor(UnregisteredActor):
         variables = {"input": self.run.input, "nodes": self.state.variables(), "iteration": key[1],
                      "output": output}
         try:
-            routes = routing.routes(node, variables)
+            routes = routing.routes(node, variables, Budget(halt=self._halt))
+        except RunHalted:
+            return
         except (ExpressionError, routing.LoopExhausted) as error:
             self._node_failed(key, self._attempt[key], str(error), output)
             return

@@ -4,17 +4,27 @@
 thousands. Here a heap ordered by due time and one thread that sleeps on a condition until
 the earliest is due (or a new earlier one arrives). Callbacks run on that thread and must
 be quick: the runner's only tell an actor.
+
+Every run shares this thread, so no single timer may end it: a delay is clamped to
+``MAX_DELAY`` when it is scheduled (a larger one, e.g. ``99999999999h``, made
+``Condition.wait`` raise OverflowError and killed the thread, and with it every later
+timeout), and whatever one timer raises, in its callback or while waiting for it, is
+logged, counted in ``failures`` and that timer dropped; the thread goes on.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
+import math
 import threading
 import time
 from collections.abc import Callable
 
 from loguru import logger
+
+MAX_DELAY = 30 * 86400.0
+"""Seconds; the definitions' durations stay far below it (``limits``: 24 h at most)."""
 
 
 class Timer:
@@ -33,15 +43,25 @@ class Scheduler:
         self._order = itertools.count()
         self._cond = threading.Condition()
         self._stopped = False
+        self.failures = 0
+        """Timers dropped because they raised (their callback, or waiting for them)."""
         self._thread = threading.Thread(target=self._loop, name="runner-timers", daemon=True)
         self._thread.start()
 
     def call_later(self, delay: float, callback: Callable[[], object]) -> Timer:
+        """Call ``callback`` on the timer thread after ``delay`` seconds, clamped to
+        [0, MAX_DELAY]; ValueError for a delay that is not a number (NaN)."""
+        if math.isnan(delay):
+            raise ValueError("a timer's delay is NaN")
         timer = Timer()
+        due = time.monotonic() + min(max(delay, 0.0), MAX_DELAY)
         with self._cond:
-            heapq.heappush(self._heap, (time.monotonic() + delay, next(self._order), timer, callback))
+            heapq.heappush(self._heap, (due, next(self._order), timer, callback))
             self._cond.notify()
         return timer
+
+    def alive(self) -> bool:
+        return self._thread.is_alive()
 
     def stop(self) -> None:
         with self._cond:
@@ -52,16 +72,32 @@ class Scheduler:
     def _loop(self) -> None:
         while True:
             with self._cond:
-                while not self._stopped:
-                    if self._heap and self._heap[0][0] <= time.monotonic():
-                        break
-                    wait = self._heap[0][0] - time.monotonic() if self._heap else None
-                    self._cond.wait(wait)
-                if self._stopped:
+                try:
+                    due = self._wait_for_due()
+                except Exception:  # noqa: BLE001 - the earliest timer cannot be waited for
+                    if not self._heap:
+                        raise  # not about a timer: nothing to drop (cannot happen: wait(None))
+                    self._failed("waiting for it", heapq.heappop(self._heap)[3])
+                    continue
+                if due is None:
                     return
-                _, _, timer, callback = heapq.heappop(self._heap)
+            timer, callback = due
             if not timer.cancelled:
                 try:
                     callback()
-                except Exception:  # a dead actor's timer; nothing to wake
-                    logger.opt(exception=True).debug("timer callback failed")
+                except Exception:  # noqa: BLE001 - one timer must not end every run's timers
+                    self._failed("in its callback", callback)
+
+    def _wait_for_due(self) -> tuple[Timer, Callable[[], object]] | None:
+        """The earliest timer once it is due (popped), or None when stopped. Holds the lock."""
+        while not self._stopped:
+            if self._heap and self._heap[0][0] <= time.monotonic():
+                _, _, timer, callback = heapq.heappop(self._heap)
+                return timer, callback
+            self._cond.wait(self._heap[0][0] - time.monotonic() if self._heap else None)
+        return None
+
+    def _failed(self, where: str, callback: Callable[[], object]) -> None:
+        self.failures += 1
+        logger.opt(exception=True).error("runner timer failed {where} and was dropped ({count} so far): {callback}",
+                                         where=where, count=self.failures, callback=callback)

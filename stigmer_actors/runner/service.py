@@ -8,6 +8,9 @@ reports through StatusBuilder, and watches each run's execution to learn of a ca
 RocksDB); ``stigmer-actors runner`` is the same object in its own process and data dir.
 
 On start it resumes every run whose progress it holds and whose execution has not ended.
+Its long-lived threads (the claim loop, one watch per run, the shared timer thread) outlive
+an exception in one item: it is logged, counted in ``failures`` (``timers`` for the
+scheduler's), and that item dropped, so one bad execution cannot stop the runner.
 A run's input: the definition's ``input`` defaults overlaid with the execution's
 ``spec.trigger_metadata`` (each value JSON-decoded when it parses, else the string).
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -70,6 +74,9 @@ class WorkflowRunner:
                                      inactivity_timeout, heartbeat_every, self._run_stopped)
         self._lock = threading.Condition()
         self._runs: dict[str, pykka.ActorRef] = {}
+        self._halts: dict[str, threading.Event] = {}
+        """execution id -> its run's halt event (see RunActor): set by its watch or by stop()."""
+        self._failures: Counter[str] = Counter()
         self._watches: dict[str, Any] = {}
         self._workflows: dict[tuple[str, int, str], Any] = {}
         self.reports: dict[str, RunReport] = {}
@@ -77,6 +84,13 @@ class WorkflowRunner:
         self._stopping = threading.Event()
         self._claims: Any = None
         self._thread = threading.Thread(target=self._claim_loop, name="workflow-claims", daemon=True)
+
+    @property
+    def failures(self) -> dict[str, int]:
+        """Items the runner's long-lived threads dropped after an exception, by thread:
+        ``claims`` (an execution handed out), ``resume`` (a run to resume), ``watch`` (a
+        run's watch stream, reopened), ``timers`` (the shared timer thread)."""
+        return {**self._failures, "timers": self._scheduler.failures}
 
     def start(self) -> WorkflowRunner:
         """Resume the runs this runner holds progress for, then claim new ones (in a thread:
@@ -94,6 +108,8 @@ class WorkflowRunner:
         self._stopping.set()
         with self._lock:  # a claim stream is opened under this lock only while not stopping
             claims, runs = self._claims, list(self._runs.values())
+            for halt in self._halts.values():
+                halt.set()  # expressions in progress stop now, not after STOP_GRACE
         if claims is not None:
             claims.cancel()
         self._thread.join(5)
@@ -131,7 +147,7 @@ class WorkflowRunner:
             try:
                 if not resumed:
                     for execution_id in self.progress.runs():
-                        self._resume(execution_id)
+                        self._resume_or_refuse(execution_id)
                     resumed = True
                 with self._lock:
                     if self._stopping.is_set():  # stop() may have cancelled the previous one
@@ -142,6 +158,7 @@ class WorkflowRunner:
                     try:
                         self._begin(execution)
                     except Exception:
+                        self._failures["claims"] += 1
                         logger.opt(exception=True).error("run {eid}: could not start", eid=execution.metadata.id)
                         self._refuse(execution.metadata.id, "the runner could not start this run; see its log")
             except grpc.RpcError as error:
@@ -149,7 +166,30 @@ class WorkflowRunner:
                     return
                 logger.warning("runner {runner}: claim stream ended ({code}); reconnecting",
                                runner=self.runner_id, code=error.code().name)
+            except Exception:  # noqa: BLE001 - the claim loop is the runner's life: never end it
+                if self._stopping.is_set():
+                    return  # the runner closed its channel
+                self._failures["claims"] += 1
+                logger.opt(exception=True).error("runner {runner}: claim loop error; reconnecting",
+                                                 runner=self.runner_id)
             self._stopping.wait(RECONNECT_DELAY)
+
+    def _resume_or_refuse(self, execution_id: str) -> None:
+        """Resume one run; one whose records cannot be read is failed and dropped, not the
+        resumption of the others (a daemon that is unreachable is retried: RpcError)."""
+        try:
+            self._resume(execution_id)
+        except grpc.RpcError:
+            raise
+        except Exception:  # noqa: BLE001 - e.g. a progress record that does not decode
+            self._failures["resume"] += 1
+            logger.opt(exception=True).error("run {eid}: could not be resumed; failing it", eid=execution_id)
+            self._refuse(execution_id, "the runner could not resume this run (its progress records "
+                                       "could not be read); see the runner's log")
+            try:
+                self.progress.finish(execution_id)
+            except Exception:  # noqa: BLE001 - the store itself failed: it was logged above
+                logger.opt(exception=True).error("run {eid}: its progress could not be removed", eid=execution_id)
 
     def _begin(self, execution: Message) -> None:
         eid = execution.metadata.id
@@ -209,17 +249,19 @@ class WorkflowRunner:
         with self._lock:
             if run.execution_id in self._runs or self._stopping.is_set():
                 return
-            ref = RunActor.start(run, workflow, self._services, resumed)
+            halt = self._halts[run.execution_id] = threading.Event()
+            ref = RunActor.start(run, workflow, self._services, resumed, halt)
             self._runs[run.execution_id] = ref
-        watch = threading.Thread(target=self._watch, args=(run.execution_id, ref),
+        watch = threading.Thread(target=self._watch, args=(run.execution_id, ref, halt),
                                  name=f"watch-{run.execution_id}", daemon=True)
         watch.start()
 
-    def _watch(self, execution_id: str, ref: pykka.ActorRef) -> None:
+    def _watch(self, execution_id: str, ref: pykka.ActorRef, halt: threading.Event) -> None:
         """Tell the run when its execution ends by someone else's hand (cancel, watchdog,
-        delete). A stream that ends without a terminal state means a deletion or a daemon
-        shutting down (its streams end with OK too): asking tells them apart, and the watch
-        is opened again while the run lives."""
+        delete): set its halt event (an expression in progress stops), then tell it why.
+        A stream that ends without a terminal state means a deletion or a daemon shutting
+        down (its streams end with OK too): asking tells them apart, and the watch is opened
+        again while the run lives, after any error."""
         how = ""
         while not how and ref.is_alive() and not self._stopping.is_set():
             try:
@@ -241,9 +283,15 @@ class WorkflowRunner:
                 if error.code() == grpc.StatusCode.NOT_FOUND:
                     how = "deleted"
                     break
+            except Exception:  # noqa: BLE001 - a watch that dies would leave the run deaf to a cancel
+                if self._stopping.is_set():
+                    return  # the runner closed its channel
+                self._failures["watch"] += 1
+                logger.opt(exception=True).error("run {eid}: watch error; watching again", eid=execution_id)
             if not how:
                 self._stopping.wait(RECONNECT_DELAY)
         if how:
+            halt.set()
             try:
                 ref.tell(Ended(how))
             except pykka.ActorDeadError:
@@ -255,6 +303,7 @@ class WorkflowRunner:
             if len(self.reports) > KEPT_REPORTS:
                 del self.reports[next(iter(self.reports))]
             self._runs.pop(execution_id, None)
+            self._halts.pop(execution_id, None)
             stream = self._watches.pop(execution_id, None)
             self._lock.notify_all()
         if stream is not None:
