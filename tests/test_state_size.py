@@ -75,7 +75,7 @@ def test_an_update_whose_state_a_client_could_not_receive_is_refused_and_changes
     assert next(watch).status.version == 2
 
     # 1.7 MB of output: the request is well under the daemon's 4 MiB receive limit, the
-    # merged state (~4.3 MB) is over what a client receives.
+    # merged state (4.21 MB) is over what a client receives.
     blob = "x" * 1_700_000
     too_big = wire.WorkflowExecutionStatus(output=struct_pb2.Struct(fields={"blob": struct_pb2.Value(string_value=blob)}))
     with pytest.raises(grpc.RpcError) as info:

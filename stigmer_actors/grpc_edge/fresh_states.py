@@ -7,8 +7,8 @@ accepts the state written right after the last take and holds back the newer one
 a hand-off that waited for the reader, the state in the box is as old as that wait (0.5 s
 for a reader taking a state every 0.5 s). Taking it asks the execution's actor for its
 newest state; here the stream waits briefly for that one and sends it instead, so a slow
-reader is one state behind, not two (measured through ``StigmerClient``, whose watch
-window holds about one state: 100 updates/s, a read every 0.5 s, lag ~100 -> ~50 versions).
+reader is one state behind, not two (measured through ``StigmerClient``, which reads
+nothing ahead; 100 updates/s, a read every 0.5 s: ~100 -> ~50 versions behind).
 """
 
 from __future__ import annotations
