@@ -41,7 +41,7 @@ from stigmer_actors.messages import (
 )
 from stigmer_actors.observability import Metrics
 from stigmer_actors.store.keys import id_of_index_key, index_prefix, phase_value
-from stigmer_actors.store.listing import ListQuery, list_ids
+from stigmer_actors.store.listing import ListQuery, list_page
 from stigmer_actors.store.rocks import RocksStore
 from stigmer_actors.subscription import Subscription
 
@@ -155,9 +155,8 @@ class Core:
         return snapshot
 
     def list(self, query: ListQuery) -> SnapshotPage:
-        page = list_ids(self.store, query)
-        # An execution deleted between the index scan and this read is simply left out.
-        entries = [s for s in map(self._read, page.ids) if s is not None]
+        page = list_page(self.store, query)
+        entries = [self._snapshot(r.execution_id, r.tag, r.data) for r in page.records]
         return SnapshotPage(entries, page.next_page_token, page.total_pages)
 
     def subscribe(self, execution_id: str, kind: Kind | None = None) -> Subscription:
@@ -188,7 +187,10 @@ class Core:
         found = self.store.load(execution_id)
         if found is None:
             return None
-        tag, data = found
+        return self._snapshot(execution_id, *found)
+
+    @staticmethod
+    def _snapshot(execution_id: str, tag: str, data: bytes) -> Snapshot:
         kind = kinds.BY_TAG[tag]
         status = kind.message_cls.FromString(data).status
         return Snapshot(kind, execution_id, status.version, status.phase, data)

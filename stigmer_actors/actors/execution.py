@@ -47,6 +47,7 @@ from stigmer_actors.domain.errors import (
     Unavailable,
 )
 from stigmer_actors.domain.kinds import BY_TAG, Kind
+from stigmer_actors.domain.sizes import check_state_size
 from stigmer_actors.domain.timeouts import Timeouts, deadline, failure_message
 from stigmer_actors.domain.transitions import apply_status, apply_update, created
 from stigmer_actors.messages import (
@@ -207,6 +208,7 @@ class ExecutionActor(UnregisteredActor):
         """
         merged_at = time.perf_counter()
         data = execution.SerializeToString()
+        check_state_size(len(data), self._id)  # before the write: stored means readable
         new_index = index_keys(kind, execution)
         try:
             self._store.commit(

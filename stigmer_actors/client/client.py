@@ -19,6 +19,18 @@ from stigmer_actors.grpc_edge.contract import AGENT_WIRE, WORKFLOW_WIRE, WireKin
 from stigmer_actors.grpc_edge.server import DEFAULT_ADDRESS
 
 _WIRE = {AGENT: AGENT_WIRE, kinds.WORKFLOW: WORKFLOW_WIRE}
+_QUERY_STUBS = {
+    AGENT: wire.agent_query_grpc.AgentExecutionQueryControllerStub,
+    kinds.WORKFLOW: wire.workflow_query_grpc.WorkflowExecutionQueryControllerStub,
+}
+
+WATCH_CHANNEL_OPTIONS = [("grpc.http2.bdp_probe", 0), ("grpc.http2.lookahead_bytes", 0)]
+"""The watch connection's flow control: read nothing ahead of the reader. grpc's default
+grows a stream's receive window to ~4 MB (BDP probing), so the server could push that much
+ahead of a slow reader, who then read hundreds of old states in order (8 KB states at
+100/s, a read every 0.5 s: 1,470 versions behind, the terminal state 257 s late). With no
+read-ahead the transport fetches a state when the reader asks, the server's stream waits
+meanwhile and the reader gets the newest one: ~50 versions behind, terminal in < 1 s."""
 
 
 class StigmerClient:
@@ -26,6 +38,9 @@ class StigmerClient:
         self.address = address
         self.timeout = timeout
         self._channel = grpc.insecure_channel(address)
+        self._watch_channel = grpc.insecure_channel(address, options=WATCH_CHANNEL_OPTIONS)
+        """Subscribe streams only (it connects on the first): unary calls keep grpc's
+        read-ahead on their own connection (large responses need it on slow links)."""
         self._command = {
             AGENT: wire.agent_command_grpc.AgentExecutionCommandControllerStub(self._channel),
             kinds.WORKFLOW: wire.workflow_command_grpc.WorkflowExecutionCommandControllerStub(
@@ -35,12 +50,7 @@ class StigmerClient:
         self._dispatch = wire.dispatch_grpc.RunnerDispatchStub(self._channel)
         self._admin = wire.admin_grpc.AdminStub(self._channel)
         self._definitions = wire.workflows_grpc.WorkflowDefinitionsStub(self._channel)
-        self._query = {
-            AGENT: wire.agent_query_grpc.AgentExecutionQueryControllerStub(self._channel),
-            kinds.WORKFLOW: wire.workflow_query_grpc.WorkflowExecutionQueryControllerStub(
-                self._channel
-            ),
-        }
+        self._query = {kind: stub(self._channel) for kind, stub in _QUERY_STUBS.items()}
 
     def create(self, execution: Message) -> Message:
         kind = kinds.of_message(execution)
@@ -134,7 +144,7 @@ class StigmerClient:
             request = wk.subscribe_request(value=execution_id)
         else:
             request = wk.subscribe_request(execution_id=execution_id)
-        return self._query[kind].subscribe(request)
+        return _QUERY_STUBS[kind](self._watch_channel).subscribe(request)
 
     def claim(
         self, kind: Kind, runner_id: str, capacity: int = 1, *, defined_workflows_only: bool = False
@@ -181,6 +191,7 @@ class StigmerClient:
 
     def close(self) -> None:
         self._channel.close()
+        self._watch_channel.close()
 
     def __enter__(self) -> StigmerClient:
         return self

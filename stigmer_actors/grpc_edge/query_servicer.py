@@ -15,6 +15,7 @@ import grpc
 from stigmer_actors.core import Core, SnapshotPage
 from stigmer_actors.domain.errors import EngineError, InvalidArgument
 from stigmer_actors.grpc_edge.contract import WireKind
+from stigmer_actors.grpc_edge.fresh_states import fresh_states
 from stigmer_actors.grpc_edge.status import abort
 from stigmer_actors.grpc_edge.handlers import server_stream, unary
 from stigmer_actors.grpc_edge.streams import OpenStreams
@@ -24,6 +25,7 @@ from stigmer_actors.store.listing import ListQuery
 def query_handler(core: Core, wk: WireKind, streams: OpenStreams) -> grpc.GenericRpcHandler:
     kind = wk.kind
     name = wk.query_service.rsplit(".", 1)[1]
+    dropped = core.metrics.coalesced.inc if core.metrics is not None else None
 
     def page_response(page: SnapshotPage) -> bytes:
         response = wk.list_response(
@@ -70,11 +72,7 @@ def query_handler(core: Core, wk: WireKind, streams: OpenStreams) -> grpc.Generi
             if not context.add_callback(subscription.close):
                 return  # the client already cancelled: the callback would never run
 
-            while True:
-                try:
-                    snapshot = subscription.next_snapshot()
-                except StopIteration:
-                    return
+            for snapshot in fresh_states(subscription, dropped):
                 yield snapshot.data
         finally:
             if subscription is not None:

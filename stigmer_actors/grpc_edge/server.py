@@ -16,6 +16,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from stigmer_actors.domain.sizes import CLIENT_RECEIVE_BYTES
 from stigmer_actors.engine import Engine
 from stigmer_actors.grpc_edge.admin_servicer import SERVICE as ADMIN_SERVICE
 from stigmer_actors.grpc_edge.admin_servicer import admin_handler
@@ -66,6 +67,9 @@ class EdgeServer:
             options=[
                 ("grpc.so_reuseport", 0),
                 ("grpc.max_receive_message_length", max_message_bytes),
+                # Every reply fits a standard client: states and list pages are bounded
+                # under it (domain/sizes.py).
+                ("grpc.max_send_message_length", CLIENT_RECEIVE_BYTES),
             ],
         )
         services = []

@@ -3,6 +3,15 @@
 Pagination: ``page_token`` is either the cursor this server returned as
 ``next_page_token`` (continue after that id) or a 1-based page number.
 
+A page holds at most ``page_size`` entries and at most ``MAX_STATE_BYTES`` of them (the
+room of one state of the largest size, so every page fits in a message any gRPC client
+receives), and always at least one: 40 workflow executions of 150 KB come in two pages,
+not one of 6 MB. ``next_page_token`` continues right after the last entry returned, so
+following it reads every entry once. ``total_pages`` counts pages of ``page_size``
+entries: exact unless big states cut pages short, when following the token takes more
+pages. A page number addresses the ``page_size`` slice it names, so a client paging by
+number reads everything only when no slice is cut by bytes.
+
 One index prefix drives the scan (the narrowest the request allows: owner, then a tag, then
 the phase, else every execution of the kind) and the other filters are checked as single
 key look-ups. Pages follow id order, which is creation order for server-assigned ids.
@@ -19,6 +28,7 @@ from dataclasses import dataclass
 from stigmer_actors.domain import phases
 from stigmer_actors.domain.errors import InvalidArgument
 from stigmer_actors.domain.kinds import Kind
+from stigmer_actors.domain.sizes import MAX_STATE_BYTES, entry_bytes
 from stigmer_actors.domain.validation import check_id, check_optional_id, check_tags
 from stigmer_actors.store.keys import id_of_index_key, index_prefix, phase_value
 from stigmer_actors.store.rocks import RocksStore
@@ -42,8 +52,17 @@ class ListQuery:
 
 
 @dataclass(frozen=True)
+class Record:
+    """One listed execution as stored: its id, kind tag and serialized message."""
+
+    execution_id: str
+    tag: str
+    data: bytes
+
+
+@dataclass(frozen=True)
 class Page:
-    ids: list[str]
+    records: list[Record]
     next_page_token: str
     """Empty on the last page."""
     total_pages: int
@@ -71,8 +90,9 @@ def decode_token(token: str) -> str | int:
     return check_id(text[len(_TOKEN_MAGIC):], "page_token")
 
 
-def list_ids(store: RocksStore, query: ListQuery) -> Page:
-    """One page of the ids matching ``query``."""
+def list_page(store: RocksStore, query: ListQuery, max_bytes: int = MAX_STATE_BYTES) -> Page:
+    """One page of the executions matching ``query``, their entries ``max_bytes`` at most
+    (and at least one)."""
     kind, phase, tags, owner = query.kind, query.phase, query.tags, query.owner
     page_size, page_token = query.page_size, query.page_token
     if page_size < 0:
@@ -96,9 +116,10 @@ def list_ids(store: RocksStore, query: ListQuery) -> Page:
     else:
         driver = index_prefix(kind, "all")
 
-    page: list[str] = []
+    page: list[Record] = []
+    page_bytes = 0
+    full = more_after_page = False
     total = 0
-    more_after_page = False
     for key in store.scan(driver):
         execution_id = id_of_index_key(key)
         eid = execution_id.encode()
@@ -107,9 +128,19 @@ def list_ids(store: RocksStore, query: ListQuery) -> Page:
         total += 1
         if (after is not None and execution_id <= after) or total <= skip:
             continue
-        if len(page) < size:
-            page.append(execution_id)
-        else:
-            more_after_page = True
-    next_token = encode_token(page[-1]) if page and more_after_page else ""
-    return Page(ids=page, next_page_token=next_token, total_pages=math.ceil(total / size))
+        if full:
+            more_after_page = True  # the scan goes on only to count ``total``
+            continue
+        found = store.load(execution_id)
+        if found is None:
+            total -= 1  # deleted since the index was read
+            continue
+        cost = entry_bytes(len(found[1]))
+        if page and page_bytes + cost > max_bytes:
+            full = more_after_page = True
+            continue
+        page.append(Record(execution_id, *found))
+        page_bytes += cost
+        full = len(page) == size
+    next_token = encode_token(page[-1].execution_id) if more_after_page else ""
+    return Page(records=page, next_page_token=next_token, total_pages=math.ceil(total / size))
