@@ -1,6 +1,6 @@
 """One value must not break what every execution shares: durations and counts from a request
 have a bound checked at the door, and the long-lived loops (the watchdog's actor and ticker,
-the idle reaper, resuming from disk) drop an item that raises,
+the store's recovery, the idle reaper, resuming from disk) drop an item that raises,
 logged and counted, and go on."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from stigmer_actors.client import StigmerClient
 from stigmer_actors.domain import phases
 from stigmer_actors.domain.errors import InvalidArgument
 from stigmer_actors.domain.timeouts import HEARTBEAT_ANNOTATION, PENDING_ANNOTATION
+from stigmer_actors.store.health import StoreHealth
 from stigmer_actors.store.keys import index_prefix, phase_value
 from stigmer_actors.store.rocks import RocksStore
 from tests.conftest import agent
@@ -138,6 +139,31 @@ def test_watchdog_drops_an_item_that_fails_and_keeps_firing_the_others() -> None
         assert watchdog.proxy().fired.get() == {"pending": 2}  # poison's deadline did pass
     finally:
         watchdog.stop()
+
+
+def test_store_recovery_outlives_an_attempt_that_raises() -> None:
+    outcomes = iter([RuntimeError("probe broke"), RuntimeError("again"), False, True])
+    heard: list[str | None] = []
+    recovered = threading.Event()
+
+    def attempt() -> bool:
+        outcome = next(outcomes)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def listen(cause: str | None) -> None:
+        heard.append(cause)
+        if cause is None:
+            recovered.set()
+
+    health = StoreHealth(attempt)
+    health.listen(listen)
+    health.failed("IO error: disk on fire")
+    assert recovered.wait(timeout=30), "the recovery loop died"
+    assert heard == ["IO error: disk on fire", None]
+    assert health.attempt_errors == 2 and health.cause is None and health.failures == 1
+    health.stop()
 
 
 def test_idle_reaper_outlives_a_failed_eviction(data_dir: Path, monkeypatch) -> None:
