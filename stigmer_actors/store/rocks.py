@@ -181,17 +181,13 @@ class RocksStore:
         with self._gate:
             db = self._open_db()
             cause = self.health.cause
-            if cause is None:
+            if cause is None:  # else refused at once: RocksDB would refuse it too
                 try:
                     db.write(batch, self._write_options)
                     return
                 except Exception as error:
                     cause = str(error)
-                    failed_now = True
-            else:
-                failed_now = False
-        if failed_now:
-            self.health.failed(cause)
+                    self.health.failed(cause)
         raise Unavailable(f"the store cannot write now ({cause}); nothing was changed, and the "
                           "server retries by itself: try again shortly")
 
