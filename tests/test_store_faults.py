@@ -1,8 +1,9 @@
 """A store write fault that passes leaves the daemon serving, against the real daemon.
 
 Each fault is injected for real in a ``serve`` subprocess: its open-file limit lowered
-under it (``prlimit``) as if idle connections had taken every descriptor, or its RocksDB
-directory made unwritable (``chmod``, or ``chattr +i`` as root, whom modes do not stop).
+under it (``prlimit``) as if idle connections had taken every descriptor, its RocksDB
+directory made unwritable (``chmod``, or ``chattr +i`` as root, whom modes do not stop),
+or its disk, a small tmpfs (root only), filled up.
 RocksDB only opens a new file when a memtable fills (16 MiB), so the tests write ~2.5 MB
 statuses until one fails. While the fault lasts, writes get UNAVAILABLE naming the cause
 and the health service says NOT_SERVING; once it is gone the store recovers by itself,
@@ -173,6 +174,54 @@ def test_store_recovers_after_its_directory_was_not_writable(data_dir: Path) -> 
             writer.check_kept(c2)
     finally:
         assert_clean_exit(again)
+
+
+@contextmanager
+def small_tmpfs(path: Path, megabytes: int) -> Iterator[Path]:
+    """A tmpfs of ``megabytes`` mounted at ``path`` (skips the test where mounting is not
+    allowed: it needs root and CAP_SYS_ADMIN)."""
+    path.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={megabytes}m", "tmpfs", str(path)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        if subprocess.run(["umount", str(path)]).returncode != 0:
+            subprocess.run(["umount", "-l", str(path)])
+
+
+def test_store_recovers_after_the_disk_was_full(tmp_path: Path) -> None:
+    with small_tmpfs(tmp_path / "disk", 48) as disk:
+        data_dir = disk / "data"
+        daemon = Daemon(data_dir, "--pending-timeout", "0")
+        client = StigmerClient(daemon.address, timeout=30)
+        try:
+            writer = Writer(client)
+            stat = os.statvfs(disk)
+            filler = disk / "filler"
+            filler.write_bytes(b"\0" * (stat.f_bavail * stat.f_frsize - 6_000_000))
+            refused = writer.until_refused()
+            assert refused.code() == grpc.StatusCode.UNAVAILABLE
+            assert refused.details().startswith("the store cannot write now (IO error: No space left on device")
+            assert health_of(client._channel) == NOT_SERVING
+            time.sleep(1.5)  # the disk stays full a while: several recovery attempts fail first
+            assert health_of(client._channel) == NOT_SERVING
+            filler.unlink()
+            took = wait_serving(client._channel)
+            print(f"\nrecovered {took:.2f} s after space was freed")
+            writer.update()
+            writer.check_kept()
+        finally:
+            client.close()
+        assert_clean_exit(daemon)
+        again = Daemon(data_dir, "--pending-timeout", "0")
+        try:
+            with StigmerClient(again.address, timeout=30) as c2:
+                writer.check_kept(c2)
+        finally:
+            assert_clean_exit(again)
 
 
 def test_sigterm_while_the_store_cannot_write_exits_cleanly_and_keeps_acked_updates(

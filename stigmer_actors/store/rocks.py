@@ -19,6 +19,7 @@ being closed, and scans read in chunks, so no iterator outlives its call.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from pathlib import Path
@@ -221,6 +222,7 @@ class RocksStore:
                 return False
 
     def _reopen(self) -> None:
+        started = time.monotonic()
         with self._gate.exclusive():
             if self._closed:
                 return
@@ -236,7 +238,8 @@ class RocksStore:
                 logger.warning("store reopen failed ({error}); reads and writes are refused until "
                                "the next attempt", error=error)
                 return
-        logger.info("store reopened after a write failure")
+        logger.info("store reopened after a write failure in {seconds:.2f} s",
+                    seconds=time.monotonic() - started)
 
 
 def _takes_new_files(directory: Path) -> bool:
