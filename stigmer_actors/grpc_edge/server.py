@@ -158,6 +158,8 @@ def _check_bindable(address: str) -> None:
         raise OSError(f"could not listen on {address} ({error.strerror})") from None
     for family, kind, proto, _, sockaddr in infos:
         with socket.socket(family, kind, proto) as probe:
+            # As grpc binds: a port whose last connections are still in TIME_WAIT is free.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind(sockaddr)
             except OSError as error:
