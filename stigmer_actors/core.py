@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from google.protobuf.message import Message
+from loguru import logger
 from pykka import ActorDeadError, ActorRef
 
 from stigmer_actors.actors.dispatch import DispatchActor, PhaseChanged, workflow_id_of
@@ -67,7 +68,8 @@ class Core:
             levels.spawned = lambda: self.registry.spawned
             levels.evicted = lambda: self.registry.evicted
             levels.slowest_lag = self.registry.slowest_lag
-        self.watchdog = WatchdogActor.start(self._expire)
+        on_error = partial(metrics.loop_errors.labels("watchdog").inc) if metrics else None
+        self.watchdog = WatchdogActor.start(self._expire, on_error)
         self.dispatcher = DispatchActor.start()
         self.rearmed = self._resume_from_store()
 
@@ -91,19 +93,26 @@ class Core:
         for kind in kinds.KINDS:
             for phase in (phases.PENDING, phases.IN_PROGRESS):
                 for key in self.store.scan(index_prefix(kind, "phase", phase_value(phase))):
-                    snapshot = self._read(id_of_index_key(key))
-                    if snapshot is None:
-                        continue
-                    message = snapshot.message()
-                    if phase == phases.PENDING:
-                        self.dispatcher.tell(
-                            PhaseChanged(snapshot.execution_id, kind, phase, workflow_id_of(message))
-                        )
-                    due = deadline(message, self.timeouts)
-                    if due is not None:
-                        self.watchdog.tell(Arm(snapshot.execution_id, due.reason, due.at))
-                        armed += 1
+                    try:
+                        armed += self._resume(kind, phase, id_of_index_key(key))
+                    except Exception as error:  # one unreadable record must not keep the daemon down
+                        logger.error("skipped resuming {key!r}: {error!r}", key=key, error=error)
+                        if self.metrics is not None:
+                            self.metrics.loop_errors.labels("resume").inc()
         return armed
+
+    def _resume(self, kind: Kind, phase: int, execution_id: str) -> int:
+        snapshot = self._read(execution_id)
+        if snapshot is None:
+            return 0
+        message = snapshot.message()
+        if phase == phases.PENDING:
+            self.dispatcher.tell(PhaseChanged(execution_id, kind, phase, workflow_id_of(message)))
+        due = deadline(message, self.timeouts)
+        if due is None:
+            return 0
+        self.watchdog.tell(Arm(execution_id, due.reason, due.at))
+        return 1
 
     def call(self, execution_id: str, command: Command) -> Snapshot:
         """Send one command to the execution's actor; raise what it refused with."""

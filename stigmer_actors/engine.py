@@ -58,11 +58,10 @@ class Engine:
         heartbeat_timeout: float = Timeouts.heartbeat,
         metrics: Metrics | None = None,
     ) -> None:
+        timeouts = Timeouts(pending_timeout, heartbeat_timeout)  # refused before opening anything
         self.store = RocksStore(data_dir, durability)
         self.metrics = metrics
-        self.core = Core(
-            self.store, idle_timeout, Timeouts(pending_timeout, heartbeat_timeout), metrics
-        )
+        self.core = Core(self.store, idle_timeout, timeouts, metrics)
         self.definitions = DefinitionRegistry(
             self.store, on_apply=lambda: self.core.dispatcher.tell(Redispatch(kinds.WORKFLOW))
         )

@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 CLI = [sys.executable, "-m", "stigmer_actors.cli.main"]
@@ -14,11 +15,12 @@ CLI = [sys.executable, "-m", "stigmer_actors.cli.main"]
 class Daemon:
     """``stigmer-actors serve`` on a free loopback port; ``address`` is read from its log."""
 
-    def __init__(self, data_dir: Path, *extra: str) -> None:
+    def __init__(self, data_dir: Path, *extra: str, preexec_fn: Callable[[], None] | None = None) -> None:
         self.proc = subprocess.Popen(
             [*CLI, "serve", "--address", "127.0.0.1:0", "--data-dir", str(data_dir), *extra],
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=preexec_fn,
         )
         self.log: list[str] = []
         found = threading.Event()

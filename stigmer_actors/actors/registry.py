@@ -152,7 +152,10 @@ class ExecutionRegistry:
     def _reap(self) -> None:
         interval = min(max(self.idle_timeout / 4, 0.01), 1.0)
         while not self._stopping.wait(interval):
-            self.evict_idle()
+            try:
+                self.evict_idle()
+            except Exception:  # the reaper serves every execution: it must outlive one failure
+                logger.opt(exception=True).error("idle eviction failed; retrying next interval")
 
     @staticmethod
     def _stop_all(refs: list[ActorRef]) -> None:

@@ -8,11 +8,17 @@ the execution through its normal persist-then-broadcast path, so the watchers se
 
 Execution actors arm the watchdog only when their phase changes, not on every update, so
 the hot path pays no extra wake for it.
+
+Both loops are shared by every execution, so neither may die of one item: a message or a
+due deadline whose handling raises is logged, counted (``errors``, and ``on_error``) and
+dropped; an ``Arm`` whose time is not a finite number is refused the same way; and the
+ticker sleeps at most ``MAX_SLEEP`` at a time, so no deadline is too far away to wait for.
 """
 
 from __future__ import annotations
 
 import heapq
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -43,10 +49,21 @@ class _Tick:
     pass
 
 
+MAX_SLEEP = 3600.0
+"""The ticker's longest single wait (``Condition.wait`` overflows past ~292 years)."""
+_PAUSE_AFTER_ERROR = 1.0
+"""The ticker's pause after an exception, so a fault that repeats cannot spin a core."""
+
+
 class WatchdogActor(UnregisteredActor):
-    def __init__(self, expire: Callable[[str, str], None]) -> None:
+    def __init__(
+        self, expire: Callable[[str, str], None], on_error: Callable[[], None] | None = None
+    ) -> None:
         super().__init__()
         self._expire = expire
+        self._on_error = on_error
+        self.errors = 0
+        """Items (messages, deadlines, ticks) dropped after an exception."""
         self._heap: list[tuple[float, str, str]] = []
         self._armed: dict[str, tuple[float, str]] = {}
         self._cond = threading.Condition()
@@ -66,7 +83,18 @@ class WatchdogActor(UnregisteredActor):
         self._ticker.join()
 
     def on_receive(self, message: Arm | Disarm | _Tick) -> None:
+        try:
+            self._handle(message)
+        except Exception:
+            self._dropped("message {item!r}", item=message)
+        with self._cond:
+            self._next = self._heap[0][0] if self._heap else None
+            self._cond.notify_all()
+
+    def _handle(self, message: Arm | Disarm | _Tick) -> None:
         if isinstance(message, Arm):
+            if not (isinstance(message.at, (int, float)) and math.isfinite(message.at)):
+                raise ValueError(f"deadline {message.at!r} is not a finite time")
             self._armed[message.execution_id] = (message.at, message.reason)
             heapq.heappush(self._heap, (message.at, message.execution_id, message.reason))
         elif isinstance(message, Disarm):
@@ -74,9 +102,6 @@ class WatchdogActor(UnregisteredActor):
         else:
             self._fire_due()
         self._drop_stale_head()
-        with self._cond:
-            self._next = self._heap[0][0] if self._heap else None
-            self._cond.notify_all()
 
     def _fire_due(self) -> None:
         now = time.time()
@@ -86,8 +111,22 @@ class WatchdogActor(UnregisteredActor):
                 continue  # superseded by a later arm, or disarmed
             del self._armed[execution_id]
             self.fired[reason] = self.fired.get(reason, 0) + 1
-            logger.bind(execution_id=execution_id).info("{reason} deadline passed", reason=reason)
-            self._expire(execution_id, reason)
+            try:
+                logger.bind(execution_id=execution_id).info("{reason} deadline passed", reason=reason)
+                self._expire(execution_id, reason)
+            except Exception:
+                self._dropped("{reason} deadline of {execution_id}", reason=reason,
+                              execution_id=execution_id)
+
+    def _dropped(self, what: str, **fields: object) -> None:
+        """Log and count an item whose handling raised; the loop goes on without it."""
+        self.errors += 1
+        logger.opt(exception=True).error("watchdog dropped " + what + " after an error", **fields)
+        if self._on_error is not None:
+            try:
+                self._on_error()
+            except Exception:
+                logger.opt(exception=True).error("watchdog error counter failed")
 
     def _drop_stale_head(self) -> None:
         while self._heap and self._armed.get(self._heap[0][1]) != (self._heap[0][0], self._heap[0][2]):
@@ -95,16 +134,27 @@ class WatchdogActor(UnregisteredActor):
 
     def _tick_loop(self) -> None:
         while True:
-            with self._cond:
-                while not self._stopping:
-                    delay = None if self._next is None else self._next - time.time()
-                    if delay is not None and delay <= 0:
-                        break
-                    self._cond.wait(delay)
-                if self._stopping:
-                    return
-                self._next = None  # the actor sets the next one after this tick
             try:
-                self.actor_ref.tell(_Tick())
-            except ActorDeadError:
-                return
+                if not self._tick():
+                    return
+            except Exception:
+                self._dropped("a tick")
+                with self._cond:
+                    self._cond.wait_for(lambda: self._stopping, _PAUSE_AFTER_ERROR)
+
+    def _tick(self) -> bool:
+        """Sleep until the earliest deadline, then tell the actor; False when stopping."""
+        with self._cond:
+            while not self._stopping:
+                delay = None if self._next is None else self._next - time.time()
+                if delay is not None and delay <= 0:
+                    break
+                self._cond.wait(None if delay is None else min(delay, MAX_SLEEP))
+            if self._stopping:
+                return False
+            self._next = None  # the actor sets the next one after this tick
+        try:
+            self.actor_ref.tell(_Tick())
+        except ActorDeadError:
+            return False
+        return True

@@ -8,8 +8,10 @@ import sys
 import grpc
 
 from stigmer_actors.cli import commands, run, runner, serve, watch, workflows
+from stigmer_actors.cli.startup import report_store_refusal
 from stigmer_actors.client import StigmerClient
 from stigmer_actors.grpc_edge.server import DEFAULT_ADDRESS
+from stigmer_actors.store.open_errors import StoreOpenError
 
 
 def parser() -> argparse.ArgumentParser:
@@ -31,7 +33,10 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command in ("serve", "runner"):
-        return args.run(args)
+        try:
+            return args.run(args)
+        except StoreOpenError as error:
+            return report_store_refusal(error)
     with StigmerClient(args.address) as client:
         try:
             return args.run(args, client)

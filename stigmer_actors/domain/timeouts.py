@@ -8,6 +8,10 @@ restart, and time already elapsed counts):
 
     stigmer-actors/pending-timeout-seconds: "30"
     stigmer-actors/heartbeat-timeout-seconds: "0"     (off for this execution)
+
+Every timeout is at most ``MAX_TIMEOUT_SECONDS`` (30 days): a request or flag beyond it is
+refused (INVALID_ARGUMENT), and a larger value already on disk (written before the bound
+existed) is read as the bound, so no stored value can stop the timers on a restart.
 """
 
 from __future__ import annotations
@@ -23,12 +27,29 @@ PENDING_ANNOTATION = "stigmer-actors/pending-timeout-seconds"
 HEARTBEAT_ANNOTATION = "stigmer-actors/heartbeat-timeout-seconds"
 PENDING = "pending"
 HEARTBEAT = "heartbeat"
+MAX_TIMEOUT_SECONDS = 30 * 24 * 3600.0
+"""The longest timeout a request, a flag or an embedding caller may set (30 days)."""
+
+
+def check_timeout(value: float, what: str, given: object = None) -> float:
+    """``value`` if it is a number of seconds from 0 to the bound, else INVALID_ARGUMENT
+    naming ``what``, the bound and what was ``given`` (``value`` if not said)."""
+    if not 0 <= value <= MAX_TIMEOUT_SECONDS:  # also refuses NaN
+        raise InvalidArgument(
+            f"{what} must be a number of seconds from 0 to {MAX_TIMEOUT_SECONDS:,.0f} (30 days), "
+            f"not {value if given is None else given!r}"
+        )
+    return value
 
 
 @dataclass(frozen=True)
 class Timeouts:
     pending: float = 60.0
     heartbeat: float = 120.0
+
+    def __post_init__(self) -> None:
+        check_timeout(self.pending, "pending_timeout")
+        check_timeout(self.heartbeat, "heartbeat_timeout")
 
 
 @dataclass(frozen=True)
@@ -41,10 +62,16 @@ class Deadline:
 
 
 def check_annotations(execution: Message) -> None:
-    """Reject override values that are not non-negative numbers (names the annotation)."""
+    """Reject override values that are not numbers of seconds within the bound (names the
+    annotation)."""
     for key in (PENDING_ANNOTATION, HEARTBEAT_ANNOTATION):
         if key in execution.metadata.annotations:
-            _seconds(execution.metadata.annotations[key], key)
+            text = execution.metadata.annotations[key]
+            try:
+                value = float(text)
+            except ValueError:
+                value = float("nan")
+            check_timeout(value, f"metadata.annotations[{key}]", text)
 
 
 def deadline(execution: Message, defaults: Timeouts) -> Deadline | None:
@@ -80,15 +107,16 @@ def failure_message(reason: str, timeout: float, kind_name: str) -> str:
 
 
 def _override(annotations: object, key: str, default: float) -> float:
-    value = annotations.get(key)  # type: ignore[attr-defined]
-    return default if value is None else _seconds(value, key)
-
-
-def _seconds(text: str, key: str) -> float:
+    """The annotation's timeout, read as leniently as a stored value must be: requests were
+    checked at the door, but an older version may have stored what is refused now (over the
+    bound: the bound; not a number: the default)."""
+    text = annotations.get(key)  # type: ignore[attr-defined]
+    if text is None:
+        return default
     try:
         value = float(text)
     except ValueError:
-        value = -1.0
-    if not value >= 0 or value == float("inf"):
-        raise InvalidArgument(f"metadata.annotations[{key}] must be a number of seconds >= 0, not {text!r}")
-    return value
+        return default
+    if value != value or value < 0:
+        return default
+    return min(value, MAX_TIMEOUT_SECONDS)

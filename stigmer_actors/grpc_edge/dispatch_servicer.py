@@ -28,6 +28,8 @@ SERVICE = dispatch.DESCRIPTOR.services_by_name["RunnerDispatch"].full_name
 _KINDS = {dispatch.AGENT: AGENT, dispatch.WORKFLOW: WORKFLOW}
 _WIRE_KIND = {AGENT: dispatch.AGENT, WORKFLOW: dispatch.WORKFLOW}
 _ONEOF_FIELD = {AGENT: "agent", WORKFLOW: "workflow"}
+MAX_CAPACITY = 1000
+"""Executions one runner may hold at once: what it holds is kept from every other runner."""
 
 
 def dispatch_handler(
@@ -39,8 +41,10 @@ def dispatch_handler(
             if kind is None:
                 raise InvalidArgument("kind must be AGENT or WORKFLOW")
             check_optional_id(request.runner_id, "runner_id")
-            if request.capacity < 0:
-                raise InvalidArgument(f"capacity is {request.capacity}; it must be 0 (means 1) or more")
+            if not 0 <= request.capacity <= MAX_CAPACITY:
+                raise InvalidArgument(
+                    f"capacity is {request.capacity}; it must be from 0 (means 1) to {MAX_CAPACITY:,}"
+                )
             if request.defined_workflows_only and kind is not WORKFLOW:
                 raise InvalidArgument("defined_workflows_only applies to kind WORKFLOW only")
         except InvalidArgument as error:

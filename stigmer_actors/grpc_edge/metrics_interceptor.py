@@ -2,6 +2,10 @@
 
 A server interceptor, so no servicer has to remember to count. The wrapped handler is built
 once per method and cached: the services' handlers never change while serving.
+
+A client that cancels (or goes away) is counted CANCELLED whatever the handler was doing:
+grpc closes a stream's generator where it waits (``GeneratorExit`` at its ``yield``) and
+sets no code, and a unary handler may finish normally after the client left.
 """
 
 from __future__ import annotations
@@ -42,11 +46,11 @@ class MetricsInterceptor(grpc.ServerInterceptor):
                 code = "OK"
                 try:
                     return inner(request, context)
-                except BaseException:
-                    code = _failed_code(context)
+                except BaseException as error:
+                    code = _failed_code(context, error)
                     raise
                 finally:
-                    counter.labels(name, code).inc()
+                    counter.labels(name, _unless_cancelled(code, context)).inc()
 
             return grpc.unary_unary_rpc_method_handler(
                 unary, handler.request_deserializer, handler.response_serializer
@@ -58,13 +62,11 @@ class MetricsInterceptor(grpc.ServerInterceptor):
                 code = "OK"
                 try:
                     yield from inner_stream(request, context)
-                except BaseException:
-                    code = _failed_code(context)
+                except BaseException as error:
+                    code = _failed_code(context, error)
                     raise
                 finally:
-                    if code == "OK" and not context.is_active():
-                        code = "CANCELLED"
-                    counter.labels(name, code).inc()
+                    counter.labels(name, _unless_cancelled(code, context)).inc()
 
             return grpc.unary_stream_rpc_method_handler(
                 stream, handler.request_deserializer, handler.response_serializer
@@ -72,6 +74,16 @@ class MetricsInterceptor(grpc.ServerInterceptor):
         return handler  # no client-streaming methods are served
 
 
-def _failed_code(context: grpc.ServicerContext) -> str:
+def _failed_code(context: grpc.ServicerContext, error: BaseException) -> str:
+    """The status a handler that raised ``error`` ends with."""
     code = context.code()
-    return code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN"
+    if isinstance(code, grpc.StatusCode):
+        return code.name  # chosen by context.abort() or set_code()
+    if isinstance(error, GeneratorExit) or not context.is_active():
+        return "CANCELLED"  # grpc closed the stream because the client cancelled or left
+    return "UNKNOWN"
+
+
+def _unless_cancelled(code: str, context: grpc.ServicerContext) -> str:
+    """CANCELLED for a call the client cancelled, whatever the handler ended with."""
+    return "CANCELLED" if code in ("OK", "UNKNOWN") and not context.is_active() else code

@@ -6,10 +6,20 @@ Thread-pool grpcio (no asyncio). The pool has one thread per allowed stream plus
 Work in flight is bounded: grpc refuses calls beyond ``max_streams + UNARY_IN_FLIGHT`` with
 RESOURCE_EXHAUSTED instead of queueing them without limit in the pool, and each unary call
 holds its worker until its actor answers, so no actor's mailbox can outgrow the workers.
+
+Connections are bounded too, since each holds a file descriptor and the store needs some
+to keep writing: at most ``max_connections`` at once (grpc closes the excess as soon as it
+accepts them), a connection with no call for ``IDLE_CONNECTION_MS`` is closed (clients
+reconnect by themselves on their next call), and one that has not finished its handshake
+after ``HANDSHAKE_MS`` too. Dead peers are found by keepalive pings.
+
+The health service says NOT_SERVING, for the whole server and each service, while the
+store cannot write (``store/health.py``), and SERVING again once it can.
 """
 
 from __future__ import annotations
 
+import socket
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
@@ -36,6 +46,11 @@ DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 UNARY_WORKERS = 32
 UNARY_IN_FLIGHT = 4 * UNARY_WORKERS
 """Unary calls running or queued for a worker at once; a storm beyond it is refused."""
+DEFAULT_MAX_CONNECTIONS = 4096
+IDLE_CONNECTION_MS = 5 * 60 * 1000
+HANDSHAKE_MS = 20 * 1000
+KEEPALIVE_MS = 60 * 1000
+KEEPALIVE_TIMEOUT_MS = 20 * 1000
 
 
 class EdgeServer:
@@ -47,6 +62,7 @@ class EdgeServer:
         address: str = DEFAULT_ADDRESS,
         max_streams: int = DEFAULT_MAX_STREAMS,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> None:
         self.engine = engine
         self.streams = OpenStreams(max_streams)
@@ -70,6 +86,11 @@ class EdgeServer:
                 # Every reply fits a standard client: states and list pages are bounded
                 # under it (domain/sizes.py).
                 ("grpc.max_send_message_length", CLIENT_RECEIVE_BYTES),
+                ("grpc.max_allowed_incoming_connections", max_connections),
+                ("grpc.max_connection_idle_ms", IDLE_CONNECTION_MS),
+                ("grpc.server_handshake_timeout_ms", HANDSHAKE_MS),
+                ("grpc.keepalive_time_ms", KEEPALIVE_MS),
+                ("grpc.keepalive_timeout_ms", KEEPALIVE_TIMEOUT_MS),
             ],
         )
         services = []
@@ -87,15 +108,26 @@ class EdgeServer:
         services += [DISPATCH_SERVICE, ADMIN_SERVICE, DEFINITIONS_SERVICE]
         self._health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
-        for name in ["", *services]:
-            self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self._health_names = ["", *services]
+        self._store_health(None)
+        engine.store.health.listen(self._store_health)
         reflection.enable_server_reflection(
             [*services, health.SERVICE_NAME, reflection.SERVICE_NAME], self._server
         )
-        self.port = self._server.add_insecure_port(address)
+        _check_bindable(address)
+        try:
+            self.port = self._server.add_insecure_port(address)
+        except RuntimeError:  # grpc's way of saying the address is taken or not ours
+            self.port = 0
         if self.port == 0:
-            raise OSError(f"could not listen on {address}")
+            raise OSError(f"could not listen on {address} (in use, or not an address of this host)")
         self.address = f"{address.rsplit(':', 1)[0]}:{self.port}"
+
+    def _store_health(self, cause: str | None) -> None:
+        """NOT_SERVING while the store cannot write (``cause``), SERVING when it can."""
+        status = health_pb2.HealthCheckResponse
+        for name in self._health_names:
+            self._health.set(name, status.SERVING if cause is None else status.NOT_SERVING)
 
     def start(self) -> EdgeServer:
         self._server.start()
@@ -107,3 +139,32 @@ class EdgeServer:
         self.streams.close_all()
         self._server.stop(grace).wait()
         self._pool.shutdown(wait=False)
+
+
+def _check_bindable(address: str) -> None:
+    """OSError naming the reason (in use, not this host's) if ``address`` cannot be bound.
+
+    Tried with a plain socket first because grpc, failing the same bind, logs a C-level
+    error line of its own and raises without the reason.
+    """
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]")
+    if not port.isdigit():
+        return  # grpc reports a malformed address itself
+    if int(port) > 65535:
+        raise OSError(f"could not listen on {address} (a port is at most 65535)")
+    if int(port) == 0:
+        return  # any free port
+    try:
+        infos = socket.getaddrinfo(host or None, int(port), type=socket.SOCK_STREAM,
+                                   flags=socket.AI_PASSIVE)
+    except socket.gaierror as error:
+        raise OSError(f"could not listen on {address} ({error.strerror})") from None
+    for family, kind, proto, _, sockaddr in infos:
+        with socket.socket(family, kind, proto) as probe:
+            # As grpc binds: a port whose last connections are still in TIME_WAIT is free.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(sockaddr)
+            except OSError as error:
+                raise OSError(f"could not listen on {address} ({error.strerror})") from None

@@ -69,6 +69,11 @@ class Metrics:
             "stigmer_watchdog_failures", "Executions failed by the watchdog, by reason.",
             ["reason"], registry=r,
         )
+        self.loop_errors = Counter(
+            "stigmer_loop_errors",
+            "Items a long-lived loop dropped after an exception (logged), by loop.", ["loop"],
+            registry=r,
+        )
         self._fold_lock = threading.Lock()
         self.update_seconds = Histogram(_LATENCY_BUCKETS)
         self.steps = {step: Histogram(_STEP_BUCKETS) for step in STEPS}

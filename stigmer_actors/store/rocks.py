@@ -4,50 +4,99 @@ Writes are WriteBatches, so a record and its index keys land together or not at 
 Durability is chosen once at open: ``wal`` (the default) survives a process crash, since
 RocksDB replays its write-ahead log on open; ``sync`` also fsyncs the log on every accepted
 change (~270 us instead of ~7 us per write here), which survives power loss.
+
+A failed write (out of file descriptors, directory not writable, disk full) leaves RocksDB
+refusing every later write, even once the cause is gone. So the store marks itself failed
+(``health``), refuses writes at once with UNAVAILABLE naming the cause, and a background
+retry (``store/health.py``) probes until a write succeeds again: first on the open
+database, then, once the directory takes new files again, by reopening it. Reopening keeps
+every acknowledged write: each one reached the write-ahead log, which RocksDB replays on
+open. Reads keep being served from the open database meanwhile. Calls pass a gate
+(``store/gate.py``) that a reopen or close takes alone, so no call is ever inside a handle
+being closed, and scans read in chunks, so no iterator outlives its call.
 """
 
 from __future__ import annotations
 
-import threading
+import os
+import time
 from collections.abc import Iterable, Iterator
+from itertools import islice
 from pathlib import Path
 from typing import Literal
 
+from loguru import logger
 from rocksdict import Options, ReadOptions, Rdict, WriteBatch, WriteOptions
 
 from stigmer_actors.domain.errors import Unavailable
+from stigmer_actors.store.gate import Gate
+from stigmer_actors.store.health import StoreHealth
 from stigmer_actors.store.keys import record_key
+from stigmer_actors.store.open_errors import StoreOpenError, classify
 
 Durability = Literal["wal", "sync"]
 DURABILITIES: tuple[str, ...] = ("wal", "sync")
 MEMTABLE_BYTES = 16 * 2**20
+MAX_TABLE_FILES = 256
+"""SST files RocksDB keeps open at once (its default is all of them): its share of the
+process's file descriptors is bounded, whatever the data size."""
+INFO_LOG_BYTES = 1 * 2**20
+INFO_LOGS_KEPT = 3
+"""RocksDB's own info ``LOG`` rolls at 1 MiB and 3 old ones are kept (its defaults: never
+rolled by size, 1,000 kept), so it takes at most ~4 MiB of the data directory."""
+SCAN_CHUNK = 1024
+"""Keys a scan reads per pass through the gate."""
+PROBE_KEY = b"\x00store-probe"
+"""Written by the recovery probe; sorts before every key space (``store/keys.py``)."""
+_PROBE_FILE = ".write-probe"
+_PROBE_FDS = 8
+"""File descriptors the directory probe holds at once: a reopen needs a handful (lock,
+manifest, log files, tables), so one free descriptor is not enough reason to try."""
+
+
+def rocks_options() -> Options:
+    """How every store opens its database."""
+    options = Options(raw_mode=True)
+    options.create_if_missing(True)
+    # Memory bound: RocksDB keeps every write in a memtable until it flushes it. With
+    # its default 64 MiB memtable a storm of 2 KB updates swung RSS 47 -> 110 MB and
+    # back every ~35,000 updates; 16 MiB keeps the swing under ~20 MB, same speed.
+    options.set_write_buffer_size(MEMTABLE_BYTES)
+    options.set_max_write_buffer_number(2)
+    options.set_max_open_files(MAX_TABLE_FILES)
+    options.set_max_log_file_size(INFO_LOG_BYTES)
+    options.set_keep_log_file_num(INFO_LOGS_KEPT)
+    return options
 
 
 class RocksStore:
-    """One RocksDB database in one data directory; safe to call from any thread."""
+    """One RocksDB database in one data directory; safe to call from any thread.
+
+    Opening raises ``StoreOpenError`` (``store/open_errors.py``) saying what is wrong.
+    """
 
     def __init__(self, data_dir: str | Path, durability: Durability = "wal") -> None:
         if durability not in DURABILITIES:
             raise ValueError(f"durability must be one of {DURABILITIES}, not {durability!r}")
         self.path = Path(data_dir)
-        self.path.mkdir(parents=True, exist_ok=True)
-        options = Options(raw_mode=True)
-        options.create_if_missing(True)
-        # Memory bound: RocksDB keeps every write in a memtable until it flushes it. With
-        # its default 64 MiB memtable a storm of 2 KB updates swung RSS 47 -> 110 MB and
-        # back every ~35,000 updates; 16 MiB keeps the swing under ~20 MB, same speed.
-        options.set_write_buffer_size(MEMTABLE_BYTES)
-        options.set_max_write_buffer_number(2)
-        self._db = Rdict(str(self.path / "executions.rocksdb"), options)
+        self.db_path = self.path / "executions.rocksdb"
+        self._options = rocks_options()
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            self._db: Rdict | None = Rdict(str(self.db_path), self._options)
+        except Exception as error:
+            raise classify(self.path, self.db_path / "LOCK", error) from None
         self._write_options = WriteOptions()
         self._write_options.sync = durability == "sync"
         self.durability = durability
-        self._closed = threading.Event()
+        self._gate = Gate()
+        self._closed = False
+        self.health = StoreHealth(self._restore)
+        """Whether writes succeed now; add listeners with ``health.listen``."""
 
     def load(self, execution_id: str) -> tuple[str, bytes] | None:
         """The stored (kind tag, serialized execution), or None when there is none."""
-        self._check_open()
-        value = self._db.get(record_key(execution_id))
+        value = self.get(record_key(execution_id))
         if value is None:
             return None
         return chr(value[0]), value[1:]
@@ -60,7 +109,6 @@ class RocksStore:
         add: Iterable[bytes] = (),
     ) -> None:
         """Write a record (or delete it, when ``record`` is None) and index changes atomically."""
-        self._check_open()
         batch = WriteBatch(raw_mode=True)
         key = record_key(execution_id)
         if record is None:
@@ -72,44 +120,145 @@ class RocksStore:
             batch.delete(index_key)
         for index_key in add:
             batch.put(index_key, b"")
-        self._db.write(batch, self._write_options)
+        self._write(batch)
 
     def get(self, key: bytes) -> bytes | None:
         """The raw value at ``key`` (for key spaces other than executions')."""
-        self._check_open()
-        return self._db.get(key)
+        with self._gate:
+            db = self._open_db()
+            try:
+                return db.get(key)
+            except Exception as error:
+                raise Unavailable(f"could not read from the store: {error}") from None
 
     def write(self, puts: dict[bytes, bytes], deletes: Iterable[bytes] = ()) -> None:
         """Put and delete raw keys in one atomic batch."""
-        self._check_open()
         batch = WriteBatch(raw_mode=True)
         for key, value in puts.items():
             batch.put(key, value)
         for key in deletes:
             batch.delete(key)
-        self._db.write(batch, self._write_options)
+        self._write(batch)
 
     def contains(self, key: bytes) -> bool:
-        self._check_open()
-        return self._db.get(key) is not None
+        return self.get(key) is not None
 
     def scan(self, prefix: bytes, start: bytes | None = None) -> Iterator[bytes]:
         """Keys under ``prefix`` in order, from ``start`` (inclusive) if given."""
-        self._check_open()
-        upper = prefix[:-1] + bytes([prefix[-1] + 1])
         read_options = ReadOptions()
-        read_options.set_iterate_upper_bound(upper)
-        yield from self._db.keys(from_key=start or prefix, read_opt=read_options)
-
-    def _check_open(self) -> None:
-        if self._closed.is_set():
-            raise Unavailable("the store is closed")
+        read_options.set_iterate_upper_bound(prefix[:-1] + bytes([prefix[-1] + 1]))
+        position = start or prefix
+        while True:
+            with self._gate:
+                db = self._open_db()
+                try:
+                    keys = list(islice(db.keys(from_key=position, read_opt=read_options), SCAN_CHUNK))
+                except Exception as error:
+                    raise Unavailable(f"could not read from the store: {error}") from None
+            yield from keys
+            if len(keys) < SCAN_CHUNK:
+                return
+            position = keys[-1] + b"\x00"
 
     def close(self) -> None:
-        """Flush memtables and the WAL to disk and release the database (idempotent)."""
-        if self._closed.is_set():
-            return
-        self._closed.set()
-        self._db.flush_wal(True)
-        self._db.flush()
-        self._db.close()
+        """Flush memtables and the WAL to disk and release the database (idempotent).
+
+        Never raises: a store that cannot flush (its disk is failing) still closes, and the
+        write-ahead log it holds replays every acknowledged write at the next open.
+        """
+        self.health.stop()
+        with self._gate.exclusive():
+            db, self._db = self._db, None
+            self._closed = True
+            if db is None:
+                return
+            try:
+                db.close()
+            except Exception as error:
+                logger.warning("store closed without its final flush ({error}); its write-ahead "
+                               "log replays every acknowledged write at the next open", error=error)
+
+    def _write(self, batch: WriteBatch) -> None:
+        with self._gate:
+            db = self._open_db()
+            cause = self.health.cause
+            if cause is None:  # else refused at once: RocksDB would refuse it too
+                try:
+                    db.write(batch, self._write_options)
+                    return
+                except Exception as error:
+                    cause = str(error)
+                    self.health.failed(cause)
+        raise Unavailable(f"the store cannot write now ({cause}); nothing was changed, and the "
+                          "server retries by itself: try again shortly")
+
+    def _open_db(self) -> Rdict:
+        """The open database, or UNAVAILABLE saying why there is none (call inside the gate)."""
+        if self._db is not None:
+            return self._db
+        if self._closed:
+            raise Unavailable("the store is closed")
+        raise Unavailable(f"the store is being reopened after a write failure ({self.health.cause})")
+
+    def _restore(self) -> bool:
+        """One recovery attempt (``health``'s retry calls it): True when a write succeeds."""
+        if self._probe_write():
+            return True  # RocksDB recovered by itself (it does after a full disk)
+        if not _takes_new_files(self.db_path):
+            return False  # the cause persists: reopening now would only lose the open database
+        self._reopen()
+        return self._probe_write()
+
+    def _probe_write(self) -> bool:
+        batch = WriteBatch(raw_mode=True)
+        batch.put(PROBE_KEY, b"")
+        with self._gate:
+            if self._db is None:
+                return False
+            try:
+                self._db.write(batch, self._write_options)
+                return True
+            except Exception:
+                return False
+
+    def _reopen(self) -> None:
+        started = time.monotonic()
+        with self._gate.exclusive():
+            if self._closed:
+                return
+            db, self._db = self._db, None
+            if db is not None:
+                try:
+                    db.close()
+                except Exception as error:
+                    logger.debug("closing the failed database: {error}", error=error)
+            try:
+                self._db = Rdict(str(self.db_path), self._options)
+            except Exception as error:
+                logger.warning("store reopen failed ({error}); reads and writes are refused until "
+                               "the next attempt", error=error)
+                return
+        logger.info("store reopened after a write failure in {seconds:.2f} s",
+                    seconds=time.monotonic() - started)
+
+
+def _takes_new_files(directory: Path) -> bool:
+    """Whether ``directory`` lets this process create, fill and sync a new file now, with
+    descriptors to spare: what a reopen needs, tried without touching the database."""
+    path = directory / _PROBE_FILE
+    fds: list[int] = []
+    try:
+        fds.append(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600))
+        os.write(fds[0], b"\0" * 4096)
+        os.fsync(fds[0])
+        fds += [os.dup(fds[0]) for _ in range(_PROBE_FDS - 1)]
+        return True
+    except OSError:
+        return False
+    finally:
+        for fd in fds:
+            os.close(fd)
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
