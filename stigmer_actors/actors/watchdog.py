@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from loguru import logger
 from pykka import ActorDeadError
 
-from stigmer_actors.actors.base import UnregisteredActor
+from stigmer_actors.runtime import Pool, PooledActor
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,9 +43,12 @@ class _Tick:
     pass
 
 
-class WatchdogActor(UnregisteredActor):
-    def __init__(self, expire: Callable[[str, str], None]) -> None:
+class WatchdogActor(PooledActor):
+    tells_run_inline = True  # each message is a few heap and dict operations
+
+    def __init__(self, expire: Callable[[str, str], None], pool: Pool) -> None:
         super().__init__()
+        self.pool = pool
         self._expire = expire
         self._heap: list[tuple[float, str, str]] = []
         self._armed: dict[str, tuple[float, str]] = {}
@@ -63,7 +66,8 @@ class WatchdogActor(UnregisteredActor):
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
-        self._ticker.join()
+        if threading.current_thread() is not self._ticker:  # the ticker may run this turn
+            self._ticker.join()
 
     def on_receive(self, message: Arm | Disarm | _Tick) -> None:
         if isinstance(message, Arm):
