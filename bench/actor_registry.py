@@ -1,11 +1,11 @@
-"""What pykka's global ActorRegistry and many live threads cost: the figures behind
-``stigmer_actors/actors/base.py`` and the idle eviction in ``actors/registry.py``.
+"""What pykka's global ActorRegistry and a thread per actor cost, next to this project's
+PooledActor (``stigmer_actors/runtime/``: no thread, no global registry, caller-runs asks).
 
     python -m bench.actor_registry [--live 10000]
 
 Measures, with 0 and then ``--live`` idle actors alive: one start+ask+stop cycle, and one
-ask, for a plain pykka ThreadingActor (registered in the global list) and for this
-project's UnregisteredActor. Writes JSON under bench/results/.
+ask, for a plain pykka ThreadingActor (a thread each, registered in the global list) and for
+a PooledActor. Writes JSON under bench/results/.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pykka
 
-from stigmer_actors.actors.base import UnregisteredActor
+from stigmer_actors.runtime import PooledActor
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -30,12 +30,12 @@ class Registered(pykka.ThreadingActor):
         return message
 
 
-class Unregistered(UnregisteredActor):
+class Pooled(PooledActor):
     def on_receive(self, message: object) -> object:
         return message
 
 
-def cycle_us(cls: type[pykka.ThreadingActor], n: int = 300) -> float:
+def cycle_us(cls: type[pykka.Actor], n: int = 300) -> float:
     t0 = time.perf_counter()
     for _ in range(n):
         ref = cls.start()
@@ -51,7 +51,7 @@ def ask_us(ref: pykka.ActorRef, n: int = 3000) -> float:
     return (time.perf_counter() - t0) / n * 1e6
 
 
-def measure(cls: type[pykka.ThreadingActor], live: int) -> dict:
+def measure(cls: type[pykka.Actor], live: int) -> dict:
     probe = cls.start()
     idle = {"cycle_us": round(cycle_us(cls)), "ask_us": round(ask_us(probe))}
     crowd = [cls.start() for _ in range(live)]
@@ -70,7 +70,7 @@ def main() -> None:
     result = {
         "pykka": metadata.version("pykka"),
         "registered": measure(Registered, args.live),
-        "unregistered": measure(Unregistered, args.live),
+        "pooled": measure(Pooled, args.live),
     }
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"actor_registry-{time.strftime('%Y%m%dT%H%M%S')}.json"

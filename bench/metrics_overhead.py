@@ -21,6 +21,7 @@ machine's noise alone moves it. Writes JSON under bench/results/.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import random
 import statistics
@@ -75,13 +76,15 @@ def run(quick: bool, batches: int = 45, updates: int = 1200) -> dict:
         try:
             hot = engine.create(wire.AgentExecution(spec={"message": "m", "session_id": "s"})).metadata.id
             engine.update_status(hot, wire.AgentExecutionStatus(error="warm-up"))
-            actor = engine.core.registry._entries[hot].ref._actor_weakref()  # idle_timeout keeps it
+            actor = engine.core.registry._actors[hot]  # idle_timeout keeps it
+            parts = {"on": dataclasses.replace(actor._parts, metrics=metrics),
+                     "off": dataclasses.replace(actor._parts, metrics=None)}
             for threads in (1, 4):
                 wall: dict[str, list[float]] = {m: [] for m in MODES}
                 cpu: dict[str, list[float]] = {m: [] for m in MODES}
                 for b in range(batches):
                     for mode in MODES[b % 3:] + MODES[:b % 3]:
-                        actor._metrics = metrics if mode == "on" else None  # idle between batches
+                        actor._parts = parts["on" if mode == "on" else "off"]  # idle between batches
                         w, c = batch(engine, hot, updates, threads)
                         wall[mode].append(w)
                         cpu[mode].append(c)

@@ -15,12 +15,11 @@ from functools import partial
 
 from google.protobuf.message import Message
 from loguru import logger
-from pykka import ActorDeadError, ActorRef
+from pykka import ActorDeadError
 
 from stigmer_actors.actors.dispatch import DispatchActor, PhaseChanged, workflow_id_of
-from stigmer_actors.actors.execution import ExecutionActor
+from stigmer_actors.actors.execution import ExecutionActor, Parts
 from stigmer_actors.actors.registry import ExecutionRegistry
-from stigmer_actors.actors.subscriber import SubscriberActor
 from stigmer_actors.actors.watchdog import Arm, WatchdogActor
 from stigmer_actors.domain import kinds, phases
 from stigmer_actors.domain.errors import EngineError, InvalidArgument, NotFound, Unavailable
@@ -41,10 +40,11 @@ from stigmer_actors.messages import (
     UpdateStatus,
 )
 from stigmer_actors.observability import Metrics
+from stigmer_actors.runtime import Pool
 from stigmer_actors.store.keys import id_of_index_key, index_prefix, phase_value
 from stigmer_actors.store.listing import ListQuery, list_page
 from stigmer_actors.store.rocks import RocksStore
-from stigmer_actors.subscription import Subscription
+from stigmer_actors.subscription import Subscription, Watch
 
 
 @dataclass(frozen=True)
@@ -56,11 +56,14 @@ class SnapshotPage:
 
 class Core:
     def __init__(
-        self, store: RocksStore, idle_timeout: float, timeouts: Timeouts, metrics: Metrics | None
+        self, store: RocksStore, idle_timeout: float, timeouts: Timeouts, metrics: Metrics | None,
+        pool: Pool | None = None,
     ) -> None:
         self.store = store
         self.timeouts = timeouts
         self.metrics = metrics
+        self.pool = pool or Pool(name="engine")
+        """The threads every actor of this engine takes its turns on (when no caller does)."""
         self.registry = ExecutionRegistry(self._spawn, idle_timeout)
         if metrics is not None:
             levels = metrics.levels
@@ -69,15 +72,18 @@ class Core:
             levels.evicted = lambda: self.registry.evicted
             levels.slowest_lag = self.registry.slowest_lag
         on_error = partial(metrics.loop_errors.labels("watchdog").inc) if metrics else None
-        self.watchdog = WatchdogActor.start(self._expire, on_error)
-        self.dispatcher = DispatchActor.start()
+        self.watchdog = WatchdogActor.start(self._expire, self.pool, on_error)
+        self.dispatcher = DispatchActor.start(self.pool)
+        self._parts = Parts(
+            self.store, self.pool, self.watchdog, self.dispatcher, timeouts, metrics,
+            self.registry.watchers_changed, self.registry.retire_miss,
+        )
         self.rearmed = self._resume_from_store()
 
-    def _spawn(self, execution_id: str) -> ActorRef:
-        return ExecutionActor.start(
-            execution_id, self.store, self.registry, self.watchdog, self.dispatcher, self.timeouts,
-            self.metrics,
-        )
+    def _spawn(self, execution_id: str) -> ExecutionActor:
+        actor = ExecutionActor(execution_id, self._parts)
+        actor._start_actor_loop()
+        return actor
 
     def _expire(self, execution_id: str, reason: str) -> None:
         """The watchdog's way in: an Expire message to the execution's actor, no waiting."""
@@ -170,27 +176,22 @@ class Core:
 
     def subscribe(self, execution_id: str, kind: Kind | None = None) -> Subscription:
         check_id(execution_id, "id")
-        subscriber = SubscriberActor()
-        box = subscriber.actor_inbox
-        box.catch_up = partial(
-            self.registry.tell_if_live, execution_id, CatchUp(subscriber.actor_urn)
-        )
-        box.count_coalesced = self.metrics.coalesced.inc if self.metrics else None
+        watch = Watch()
+        catch_up, unsubscribe = CatchUp(watch), Unsubscribe(watch)
+        watch.catch_up = lambda: self.registry.tell_if_live(execution_id, catch_up)
+        watch.count_coalesced = self.metrics.coalesced.inc if self.metrics else None
         try:
-            self.call(execution_id, Subscribe(kind, subscriber.actor_ref, box))
+            self.call(execution_id, Subscribe(kind, watch))
         except BaseException:
-            subscriber.close()
+            watch.close()
             raise
-
-        def release() -> None:
-            self.registry.tell_if_live(execution_id, Unsubscribe(subscriber.actor_urn))
-
-        return Subscription(subscriber, release)
+        return Subscription(watch, lambda: self.registry.tell_if_live(execution_id, unsubscribe))
 
     def close(self) -> None:
         self.watchdog.stop()  # first: no Expire may race the actors' shutdown
         self.registry.close()
         self.dispatcher.stop()
+        self.pool.close()
 
     def _read(self, execution_id: str) -> Snapshot | None:
         found = self.store.load(execution_id)

@@ -24,7 +24,7 @@ from stigmer_actors.observability import Metrics
 from stigmer_actors.runner.definitions import DefinitionRegistry
 from stigmer_actors.subscription import Subscription
 
-DEFAULT_IDLE_TIMEOUT = 15.0
+DEFAULT_IDLE_TIMEOUT = 120.0
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,8 @@ class Engine:
 
     ``durability``: ``"wal"`` (default) survives a process crash; ``"sync"`` fsyncs every
     accepted change and survives power loss. ``idle_timeout``: seconds after which an
-    execution's actor (a thread) is stopped when unused; it reloads from disk on demand.
+    unused execution's actor (its cached state, no thread) is retired; it reloads from
+    disk on demand.
     ``pending_timeout`` / ``heartbeat_timeout``: seconds after which an execution still
     PENDING, or IN_PROGRESS without updates, is failed with a message saying why (0: never;
     see ``domain/timeouts.py`` for the per-execution annotations). ``metrics``: record

@@ -1,93 +1,76 @@
-"""A subscription: the SubscriberActor's mailbox (``NewestStateBox``) and the iterator
+"""A subscription: the one-slot box an ExecutionActor feeds (``Watch``) and the iterator
 its consumer holds (``Subscription``).
 
-``NewestStateBox`` holds at most one unread snapshot, and it is also the subscriber's flow
-control, so that a consumer that stops reading costs the writer one flag per update, not
-one message:
+The shape of grpc's health servicer, which keeps one ``deque(maxlen=1)`` per watcher: the
+writer puts the newest state in the watcher's slot and never waits; the watcher takes it
+when it is ready. On top of that, flow control, so that a watcher that stops reading costs
+the writer a flag per update, not a message:
 
-- ``admit`` (ExecutionActor): a snapshot may be sent only while the subscriber holds
-  nothing unread. Otherwise the subscriber is marked *behind* and nothing is sent: no
-  message, no wake, no growing mailbox.
-- ``put`` (the ExecutionActor's ``tell``): keep the snapshot for the consumer.
-- ``take`` (consumer): hand out the unread snapshot; if newer ones were held back meanwhile,
-  ask the ExecutionActor (``catch_up``) to send the then-newest state.
+- ``push`` (the ExecutionActor, in its turn): a snapshot goes into the slot only while the
+  watcher holds nothing unread; otherwise the watch is marked *behind*, nothing is stored,
+  and ``push`` answers False (the actor then stops offering it anything: it is parked).
+- ``take`` (the consumer): hand out the unread snapshot; if the watch fell behind meanwhile,
+  call ``catch_up`` (set by whoever wired the watch: it asks the actor for its newest state).
 
-So a slow consumer gets coalesced to the newest state; skipped versions are counted in
-``coalesced``. Final snapshots (terminal phase, deleted execution) are always admitted and
-never replaced: the subscription ends after them.
+A slow consumer is thus coalesced to the newest state (skipped versions are counted in
+``coalesced``). Final snapshots (terminal phase, deleted execution) are always taken and
+never replaced: the subscription ends after them. Nothing here knows about actors.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
 
 from google.protobuf.message import Message
 
-from stigmer_actors.messages import Closed, Snapshot
-
-if TYPE_CHECKING:
-    from stigmer_actors.actors.subscriber import SubscriberActor
+from stigmer_actors.messages.snapshot import Snapshot
 
 
-class NewestStateBox:
+class Watch:
     """One slot holding the newest unread snapshot, plus its flow control; thread-safe."""
+
+    __slots__ = ("_cond", "_unread", "_holding", "_behind", "_last_offered", "_final_in",
+                 "_closed", "catch_up", "count_coalesced", "last_taken", "coalesced")
 
     def __init__(self) -> None:
         self._cond = threading.Condition(threading.Lock())
         self._unread: Snapshot | None = None
-        self._holding = False  # a snapshot was admitted and the consumer has not taken it
-        self._behind = False  # newer snapshots were held back since
+        self._holding = False  # a snapshot was pushed and the consumer has not taken it
+        self._behind = False  # newer snapshots were refused since
         self._last_offered = 0
         self._final_in = False
         self._closed = False
-        self.catch_up: Callable[[], None] = lambda: None
-        """Set by whoever wires the subscription: asks the ExecutionActor for its newest state."""
+        self.catch_up: Callable[[], None] = _nothing
+        """Asks the ExecutionActor for its newest state (set when the watch is wired)."""
         self.count_coalesced: Callable[[int], None] | None = None
-        """Set to feed a metrics counter with the versions this consumer skips."""
+        """Fed the versions this consumer skips (a metrics counter), if set."""
         self.last_taken = 0
         """Version of the last snapshot the consumer took (its position, for lag)."""
         self.coalesced = 0
         """Versions the consumer never saw because it read slower than they were written."""
 
-    def admit(self, snapshot: Snapshot) -> bool:
-        """ExecutionActor side: True if ``snapshot`` is to be sent to the SubscriberActor now."""
+    def push(self, snapshot: Snapshot) -> bool:
+        """Writer side: keep ``snapshot`` for the consumer if it has room; False if it is
+        behind (marked, so it will ask for the newest once it has read)."""
         with self._cond:
-            if self._closed:
+            if self._closed or self._final_in:
+                return True  # nothing more is wanted; not behind either
+            if self._holding and not snapshot.final:
+                self._behind = True
                 return False
-            if snapshot.final or not self._holding:
-                self._holding = True
-                return True
-            self._behind = True
-            return False
-
-    def put(self, envelope: Any) -> None:
-        """pykka's ``tell`` into this mailbox: a snapshot is kept, ``Closed`` ends it."""
-        message = envelope.message
-        if isinstance(message, Snapshot):
-            self.offer(message)
-        elif isinstance(message, Closed):
-            self.close()
-        else:
-            raise TypeError(f"a subscriber's mailbox takes snapshots, not {message!r}")
-
-    def offer(self, snapshot: Snapshot) -> None:
-        """Keep ``snapshot`` for the consumer unless a final one is already in."""
-        with self._cond:
-            if self._final_in or self._closed:
-                return
+            self._holding = True
             if snapshot.deleted:
-                # The execution is gone: end after whatever state is still unread.
-                self._final_in = True
+                self._final_in = True  # gone: end after whatever is still unread
             elif snapshot.version > self._last_offered:
                 self._unread = snapshot
                 self._last_offered = snapshot.version
                 self._final_in = snapshot.terminal
             else:
-                # Stale (a catch-up that crossed a newer send): nothing new to hold.
+                # Stale (a catch-up that crossed a newer push): nothing new to hold.
                 self._holding = self._unread is not None
             self._cond.notify()
+            return True
 
     def take(self, timeout: float | None = None) -> Snapshot | None:
         """Consumer side: the next snapshot; None when the subscription has ended.
@@ -102,6 +85,7 @@ class NewestStateBox:
                 raise TimeoutError(f"no new state within {timeout} s")
             snapshot, self._unread = self._unread, None
             if snapshot is None:
+                self._closed = True
                 return None
             skipped = snapshot.version - self.last_taken - 1 if self.last_taken else 0
             self.coalesced += skipped
@@ -121,6 +105,14 @@ class NewestStateBox:
             self._unread = None
             self._cond.notify_all()
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+
+def _nothing() -> None:
+    pass
+
 
 class Subscription(Iterator[Message]):
     """An open subscription: iterate it for execution messages, or take snapshots.
@@ -128,12 +120,11 @@ class Subscription(Iterator[Message]):
     Iteration yields the current state first, then each newer state, and stops after a
     terminal state or when the execution is deleted. ``get(timeout)`` raises TimeoutError
     when nothing new arrives in time. ``close()`` (or leaving a ``with`` block) ends it at
-    any point and releases its actor; it is called automatically when the stream ends.
+    any point and releases it at its execution; it is called automatically at the end.
     """
 
-    def __init__(self, subscriber: SubscriberActor, release: Callable[[], None]) -> None:
-        self._subscriber = subscriber
-        self._box = subscriber.actor_inbox
+    def __init__(self, watch: Watch, release: Callable[[], None]) -> None:
+        self._watch = watch
         self._release = release
         self._closed = False
         self._lock = threading.Lock()
@@ -141,11 +132,11 @@ class Subscription(Iterator[Message]):
     @property
     def coalesced(self) -> int:
         """How many intermediate states were skipped because this consumer lagged."""
-        return self._box.coalesced
+        return self._watch.coalesced
 
     def next_snapshot(self, timeout: float | None = None) -> Snapshot:
         """The next snapshot (bytes as stored); StopIteration once the subscription ended."""
-        snapshot = self._subscriber.next_snapshot(timeout)
+        snapshot = self._watch.take(timeout)
         if snapshot is None:
             self.close()
             raise StopIteration
@@ -163,7 +154,7 @@ class Subscription(Iterator[Message]):
             if self._closed:
                 return
             self._closed = True
-        self._subscriber.close()
+        self._watch.close()
         self._release()
 
     def __enter__(self) -> Subscription:

@@ -1,1 +1,1 @@
-"""The actors: one ExecutionActor per execution id, SubscriberActors it feeds, the registry."""
+"""The actors: one ExecutionActor per execution id, the watchers it feeds, the registry, the watchdog and dispatch."""

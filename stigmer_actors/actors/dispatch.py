@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from loguru import logger
 
-from stigmer_actors.actors.base import UnregisteredActor
+from stigmer_actors.runtime import Pool, PooledActor
 from stigmer_actors.domain import phases
 from stigmer_actors.domain.kinds import KINDS, Kind
 
@@ -95,9 +95,12 @@ class RunnerView:
     claimed: int
 
 
-class DispatchActor(UnregisteredActor):
-    def __init__(self) -> None:
+class DispatchActor(PooledActor):
+    tells_run_inline = True  # each message is queue bookkeeping; handing out never waits
+
+    def __init__(self, pool: Pool) -> None:
         super().__init__()
+        self.pool = pool
         # FIFO per kind with O(1) removal from anywhere: a list or deque ``remove`` scans,
         # and with 100,000 PENDING executions queued that cost 1.6 ms per phase change.
         self._queued: dict[Kind, OrderedDict[str, str]] = {k: OrderedDict() for k in KINDS}

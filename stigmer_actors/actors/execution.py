@@ -1,42 +1,50 @@
 """ExecutionActor: the single writer of one execution.
 
-Every change to execution ``id`` (create, update, updateStatus, delete, and later the
-watchdog and the runners) is a message to this actor, handled one at a time:
-load (once, then cached) -> validate -> merge -> version + 1 -> persist -> fan out. So no
-update can be lost to a concurrent one, versions follow the order of the writes, and
-subscribers receive snapshots in exactly that order. Subscribing is a message too: the
-current state is sent and the subscriber registered in the same step, so nothing written
-between the two can be missed. A subscriber whose consumer has not taken its last snapshot
-is sent nothing more until it has (its box says so, see ``subscription.py``); it then asks
-with ``CatchUp`` for the newest state. So a stuck watcher costs an update a flag, not a
-message, and no subscriber's inbox can grow.
+Every change to execution ``id`` (create, update, updateStatus, delete, the watchdog's
+expiry) is a message to this actor, handled one at a time: load (once, then cached) ->
+validate -> merge -> version + 1 -> persist -> fan out. So no update can be lost to a
+concurrent one, versions follow the order of the writes, and watchers receive snapshots in
+exactly that order. Subscribing is a message too: the current state is sent and the watch
+registered in the same step, so nothing written between the two can be missed.
 
-Phase changes (only those, not every update) are also told to the DispatchActor, which
-hands PENDING executions to runners. Timeouts: the actor arms the watchdog when its phase
-changes; when a deadline passes the
-watchdog sends ``Expire`` and the actor fails the execution like any other change (see
-``actors/watchdog.py``), so watchers always hear about it.
+Group commit: a turn hands the actor everything queued (``PooledActor.handle_batch``). A run
+of consecutive changes is applied in order, each getting its own version and its own reply
+snapshot, and persisted with ONE store write (one fsync under ``sync``). Every reply and
+every fan-out comes after that write succeeded: nothing is acknowledged that was not
+written. If the write fails, every change of the group is answered UNAVAILABLE and the
+cached state is dropped (the next message reloads it), so nothing is acknowledged that the
+store does not hold.
 
-Failure handling ("restart from disk"): a request the domain refuses is returned as an
-EngineError and changes nothing. Any other exception, and any store failure, drops the
-cached state, so the next message reloads it from the store; the failed request gets
-INTERNAL or UNAVAILABLE and nothing is broadcast. The actor itself keeps serving.
+A refused change (a domain error) is answered with its error and changes nothing; the
+others of its group go on from the state before it. Any other exception in one change is
+logged and answered INTERNAL, and the group continues from the last good state.
+
+Phase changes (only those, not every update) are told to the DispatchActor, which hands
+PENDING executions to runners; the watchdog is armed when the timer the phase runs under
+changes (``actors/watchdog.py``), and its ``Expire`` fails the execution through the same
+path as any update, so watchers always hear about it.
+
+An actor with no execution (a request for an id that does not exist) is retired at the end
+of its turn: a miss leaves nothing behind.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from typing import NamedTuple
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from google.protobuf.message import Message
 from loguru import logger
-from pykka import ActorDeadError, ActorRef
+from pykka import ActorRef
+from pykka._envelope import Envelope
 
-from stigmer_actors.actors.base import UnregisteredActor
 from stigmer_actors.actors.dispatch import GONE, PhaseChanged, workflow_id_of
-from stigmer_actors.actors.registry import ExecutionRegistry
 from stigmer_actors.actors.watchdog import Arm, Disarm
+from stigmer_actors.actors.watchers import Watchers
+from stigmer_actors.logs import debugging
 from stigmer_actors.domain import phases
 from stigmer_actors.domain.clock import now_iso
 from stigmer_actors.domain.errors import (
@@ -51,9 +59,8 @@ from stigmer_actors.domain.sizes import check_state_size
 from stigmer_actors.domain.timeouts import Timeouts, deadline, failure_message
 from stigmer_actors.domain.transitions import apply_status, apply_update, created
 from stigmer_actors.messages import (
+    CHANGES,
     CatchUp,
-    Closed,
-    Command,
     Create,
     Delete,
     Expire,
@@ -64,297 +71,409 @@ from stigmer_actors.messages import (
     UpdateStatus,
 )
 from stigmer_actors.observability import Metrics
+from stigmer_actors.runtime import Pool, PooledActor
+from stigmer_actors.store.group_commit import GATHER_YIELDS
 from stigmer_actors.store.keys import index_keys
 from stigmer_actors.store.rocks import RocksStore
-from stigmer_actors.subscription import NewestStateBox
+
+_CHANGE_TYPES = frozenset(CHANGES)
+GATHER_LIMIT = 256
+"""Most changes one synced write carries (a bound on a caller's wait behind others)."""
 
 
-class ExecutionActor(UnregisteredActor):
-    def __init__(
-        self,
-        execution_id: str,
-        store: RocksStore,
-        registry: ExecutionRegistry,
-        watchdog: ActorRef,
-        dispatcher: ActorRef,
-        timeouts: Timeouts,
-        metrics: Metrics | None = None,
-    ) -> None:
+def _is_change(message: Any) -> bool:
+    return type(message) in _CHANGE_TYPES
+
+
+@dataclass(frozen=True)
+class Parts:
+    """What every ExecutionActor of one engine shares (one reference per actor, not six)."""
+
+    store: RocksStore
+    pool: Pool
+    watchdog: ActorRef
+    dispatcher: ActorRef
+    timeouts: Timeouts
+    metrics: Metrics | None
+    watchers_changed: Callable[[int], None]
+    """Told +n / -n when an actor's number of watchers changes (the registry's count)."""
+    retire: Callable[[ExecutionActor], None]
+    """Asked to retire an actor that holds no execution and no watchers (a miss)."""
+
+
+class ExecutionActor(PooledActor):
+    def __init__(self, execution_id: str, parts: Parts) -> None:
         super().__init__()
-        self._metrics = metrics
-        self._started = self._loaded_at = 0.0  # perf_counter marks of the message in hand
-        self._id = execution_id
-        self._store = store
-        self._registry = registry
-        self._watchdog = watchdog
-        self._dispatcher = dispatcher
-        self._timeouts = timeouts
+        self.pool = parts.pool
+        self.execution_id = self._id = execution_id
+        self._parts = parts
+        self._loaded = False
+        self._snapshot: Snapshot | None = None
         self._armed: tuple[str, float] | None = None
         self._announced_phase: int | None = None
-        self._log = logger.bind(execution_id=execution_id)
-        self._loaded = False
-        self._kind: Kind | None = None
-        self._snapshot: Snapshot | None = None
-        self._index: frozenset[bytes] = frozenset()
-        # Subscribers by actor urn: ``_fed`` get each new snapshot offered; ``_parked`` ones
-        # were refused one (their consumer is behind) and are skipped, at no cost per
-        # update, until their CatchUp arrives. Final snapshots go to both.
-        self._fed: dict[str, Subscriber] = {}
-        self._parked: dict[str, Subscriber] = {}
-        self._parked_floor = 0  # lowest version a parked subscriber's consumer has taken
+        self._watchers: Watchers | None = None
+        self.last_used = time.monotonic()
+        self.lag = 0
+        """Versions its slowest watcher is behind (read by the metrics scrape)."""
 
-    def on_receive(self, message: Command) -> Snapshot | EngineError | None:
-        self._started = time.perf_counter()
+    # Turns
+
+    def handle_batch(self, batch: list[Envelope[Any]]) -> None:
+        started = time.perf_counter()
+        group: list[Envelope[Any]] = []
+        for envelope in batch:
+            if self._stopped:
+                _reply(envelope, Unavailable("the engine is shutting down"))
+                continue
+            if type(envelope.message) in _CHANGE_TYPES:
+                group.append(envelope)
+                continue
+            if group:
+                self._commit_group(group, started)
+                group = []
+            self._handle_other(envelope)
+        if group:
+            self._commit_group(group, started)
+        self.last_used = time.monotonic()
+        watchers = self._watchers
+        self.lag = watchers.lag(self._snapshot.version) if watchers and self._snapshot else 0
+
+    def _after_turn(self) -> None:
+        if self.holds_nothing():
+            self._parts.retire(self)
+
+    def holds_nothing(self) -> bool:
+        """No execution cached and nobody watching: nothing to keep this actor for."""
+        return self._snapshot is None and not self._watchers and not self._stopped
+
+    def idle_since(self, cutoff: float) -> bool:
+        """Unused since ``cutoff`` (monotonic) and unwatched: may be evicted."""
+        return self.last_used <= cutoff and not self._watchers
+
+    def _handle_other(self, envelope: Envelope[Any]) -> None:
+        message = envelope.message
         try:
-            return self._handle(message)
+            if isinstance(message, Subscribe):
+                result: Any = self._subscribe(message)
+            elif isinstance(message, CatchUp):
+                if self._watchers is not None:
+                    self._watchers.catch_up(message.watch, self._snapshot)
+                result = None
+            elif isinstance(message, Unsubscribe):
+                if self._watchers is not None:
+                    self._count_watchers(lambda w: w.remove(message.watch))
+                result = None
+            elif isinstance(message, Delete):
+                result = self._delete(message.kind)
+            else:
+                self.handle_envelope(envelope)  # pykka's own: stop, proxies
+                return
         except EngineError as error:
-            return error
+            result = error
         except Exception:
-            self._log.opt(exception=True).error(
-                "handler failed on {command}; state will reload from the store",
-                command=type(message).__name__,
-            )
-            self._loaded = False
-            return Internal(
-                f"internal error handling {type(message).__name__} for execution {self._id}; "
-                "see the server log"
-            )
+            self._loaded = False  # the cached state may not match the store: re-read it
+            result = self._internal_error(type(message).__name__)
+        _reply(envelope, result)
+
+    def _internal_error(self, what: str) -> Internal:
+        logger.opt(exception=True).error("handler failed on {command}", command=what,
+                                         execution_id=self._id)
+        return Internal(f"internal error handling {what} for execution {self._id}; "
+                        "see the server log")
+
+    # Changes, grouped
+
+    def _commit_group(self, group: list[Envelope[Any]], started: float) -> None:
+        """Apply a run of changes in order, write them once, then answer and fan out."""
+        try:
+            self._apply_group(group, started)
         finally:
-            if self._metrics is not None and isinstance(message, UpdateStatus):
+            metrics = self._parts.metrics
+            if metrics is not None:
                 # Observed here, in the one thread that owns this execution, not in each
                 # caller (callers contending on a lock cost +15 % CPU, when there was one).
-                self._metrics.update_latency(time.perf_counter() - message.sent_at)
-            self._registry.done(self._id, len(self._fed) + len(self._parked), self._lag())
+                now = time.perf_counter()
+                for envelope in group:
+                    if isinstance(envelope.message, UpdateStatus):
+                        metrics.update_latency(now - envelope.message.sent_at)
 
-    def _handle(self, message: Command) -> Snapshot | None:
-        if isinstance(message, UpdateStatus):
-            current = self._current(message.kind)
-            apply_status(message.kind, current, message.status)
-            return self._commit(message.kind, current)
-        if isinstance(message, Subscribe):
-            return self._subscribe(message)
-        if isinstance(message, CatchUp):
-            subscriber = self._unpark(message.subscriber_urn)
-            if subscriber is not None and self._snapshot is not None:
-                self._fed[message.subscriber_urn] = subscriber
-                self._send(message.subscriber_urn, subscriber, self._snapshot)
-            return None
-        if isinstance(message, Unsubscribe):
-            self._fed.pop(message.subscriber_urn, None)
-            self._unpark(message.subscriber_urn)
-            return None
-        if isinstance(message, Create):
+    def _apply_group(self, group: list[Envelope[Any]], started: float) -> None:
+        try:
             self._load()
-            self._loaded_at = time.perf_counter()
-            if self._snapshot is not None:
-                raise AlreadyExists(f"execution {self._id} already exists")
-            return self._commit(message.kind, created(message.kind, message.execution, self._id))
-        if isinstance(message, Update):
-            current = self._current(message.kind)
-            apply_update(current, message.execution)
-            return self._commit(message.kind, current)
-        if isinstance(message, Delete):
-            return self._delete(message.kind)
-        if isinstance(message, Expire):
-            return self._expire(message.reason)
-        raise TypeError(f"unknown command {message!r}")
-
-    def _load(self) -> None:
-        if self._loaded:
+        except Exception as error:  # the store cannot be read: nothing can be decided
+            self._loaded = False
+            failure = Unavailable(f"could not load execution {self._id}: {error}")
+            for envelope in group:
+                _reply(envelope, failure)
             return
-        self._forget()
-        found = self._store.load(self._id)
-        if found is not None:
-            tag, data = found
-            kind = BY_TAG[tag]
-            execution = kind.message_cls.FromString(data)
-            self._remember(kind, execution, data)
-        self._loaded = True
+        loaded_at = time.perf_counter()
+        base = self._snapshot
+        kind = base.kind if base is not None else None
+        data = base.data if base is not None else None
+        working: Message | None = None  # the execution being changed, parsed once per group
+        outcomes: list[Snapshot | EngineError | None] = []
+        changed = 0
+        reshaped = base is None  # spec, metadata or phase changed: indexes and timers may move
+        gather = self._parts.store.group is not None  # sync: once, before the write
+        i = 0
+        while True:
+            if i == len(group):
+                if not gather or not self._gather(group):
+                    break
+                gather = False
+            message = group[i].message
+            i += 1
+            try:
+                if working is None and data is not None:
+                    assert kind is not None
+                    working = kind.message_cls.FromString(data)
+                result = self._change(message, kind, working)
+                if result is None:
+                    outcomes.append(None)  # an Expire that had nothing to do
+                    continue
+                changed_kind, changed_execution = result
+                changed_data = changed_execution.SerializeToString()
+                check_state_size(len(changed_data), self._id)  # stored must mean readable
+                kind, working, data = changed_kind, changed_execution, changed_data
+                reshaped = reshaped or type(message) is Create or type(message) is Update
+                outcomes.append(Snapshot(kind, self._id, working.status.version,
+                                         working.status.phase, data))
+                changed += 1
+            except EngineError as error:
+                outcomes.append(error)
+                working = None  # it may be half-changed: parse the last good state again
+            except Exception:
+                # The cache is untouched (changes work on a copy): only this change is lost.
+                outcomes.append(self._internal_error(type(message).__name__))
+                working = None
+        merged_at = time.perf_counter()
+        if changed:
+            assert kind is not None and data is not None
+            if working is None:  # the group's last change was refused: its last good state
+                working = kind.message_cls.FromString(data)
+            reshaped = reshaped or base is None or working.status.phase != base.phase
+            try:
+                self._persist(kind, working, data, base if reshaped else _UNCHANGED)
+            except Exception as error:
+                self._loaded = False  # whether anything reached the disk is unknown: re-read
+                if not isinstance(error, EngineError):
+                    logger.opt(exception=True).error("store write failed", execution_id=self._id)
+                    error = Unavailable(f"could not store execution {self._id}: {error}")
+                for envelope in group:
+                    _reply(envelope, error)
+                return
+        persisted_at = time.perf_counter()
+        watchers = len(self._watchers) if self._watchers else 0
+        for outcome in outcomes:
+            if isinstance(outcome, Snapshot):
+                self._fan_out(outcome)
+        fanned_at = time.perf_counter()
+        for envelope, outcome in zip(group, outcomes):
+            _reply(envelope, outcome)
+        if changed:
+            self._after_change(working, outcomes, watchers, reshaped,
+                               (started, loaded_at, merged_at, persisted_at, fanned_at))
 
-    def _forget(self) -> None:
-        """The cached state of an execution that does not exist (yet, or any more)."""
-        self._kind = self._snapshot = None
-        self._index = frozenset()
+    def _gather(self, group: list[Envelope[Any]]) -> bool:
+        """Under ``sync``, before the group's fsync: let the callers that are about to send a
+        change get it in (rocksdict holds the GIL through a write, so nobody can queue during
+        one), and take theirs into this group. True if it grew."""
+        before = len(group)
+        for _ in range(GATHER_YIELDS):
+            if len(group) >= GATHER_LIMIT:
+                break
+            time.sleep(0)
+            more = self.actor_inbox.take_leading(_is_change, GATHER_LIMIT - len(group))
+            if not more:
+                break
+            group.extend(more)
+        return len(group) > before
 
-    def _current(self, kind: Kind | None) -> Message:
-        """A fresh copy of the execution to change; NOT_FOUND if absent or of another kind.
+    def _change(self, message: Any, kind: Kind | None,
+                current: Message | None) -> tuple[Kind, Message] | None:
+        """One change on ``current`` (changed in place): (kind, execution), or None."""
+        if isinstance(message, UpdateStatus):
+            current = self._existing(message.kind, kind, current)
+            apply_status(message.kind, current, message.status)
+            return message.kind, current
+        if isinstance(message, Create):
+            if current is not None:
+                raise AlreadyExists(f"execution {self._id} already exists")
+            return message.kind, created(message.kind, message.execution, self._id)
+        if isinstance(message, Update):
+            current = self._existing(message.kind, kind, current)
+            apply_update(current, message.execution)
+            return message.kind, current
+        assert isinstance(message, Expire)
+        if current is None or kind is None:
+            return None  # deleted meanwhile
+        return self._expire(kind, current, message.reason)
 
-        Parsed from the cached bytes each time (~10 us for 2 KB) rather than changed in
-        place: upb keeps every string ever set on a message in that message's arena, so a
-        long-lived cached message grew by the size of each update (1.5 KB per update
-        measured, 150 MB per 100,000). A copy also leaves the cache untouched when a
-        change fails half-way.
-        """
-        self._load()
-        if self._snapshot is None or (kind is not None and kind is not self._kind):
-            what = f"{kind.name} execution" if kind else "execution"
+    def _existing(self, wanted: Kind | None, kind: Kind | None, current: Message | None) -> Message:
+        if current is None or (wanted is not None and wanted is not kind):
+            what = f"{wanted.name} execution" if wanted else "execution"
             raise NotFound(f"{what} {self._id} does not exist")
-        assert self._kind is not None
-        current = self._kind.message_cls.FromString(self._snapshot.data)
-        self._loaded_at = time.perf_counter()
         return current
 
-    def _remember(self, kind: Kind, execution: Message, data: bytes) -> None:
-        self._kind = kind
-        self._index = index_keys(kind, execution)
-        status = execution.status
-        self._snapshot = Snapshot(kind, self._id, status.version, status.phase, data)
+    def _expire(self, kind: Kind, current: Message, reason: str) -> tuple[Kind, Message] | None:
+        """A deadline passed: fail the execution if it is really still due, else re-arm."""
+        parts = self._parts
+        due = deadline(current, parts.timeouts)
+        if due is None or due.reason != reason:
+            return None  # the phase moved on (or the timer was turned off)
+        if due.at > time.time():
+            parts.watchdog.tell(Arm(self._id, due.reason, due.at))  # updates came in since
+            return None
+        error = failure_message(reason, due.timeout, kind.name)
+        logger.warning("failing execution: {error}", error=error, execution_id=self._id)
+        if parts.metrics is not None:
+            parts.metrics.watchdog_failures.labels(reason).inc()
+        failed = kind.status_cls(phase=phases.FAILED, error=error, completed_at=now_iso())
+        apply_status(kind, current, failed)
+        return kind, current
 
-    def _commit(self, kind: Kind, execution: Message) -> Snapshot:
-        """Persist ``execution`` with its index changes, then fan it out.
+    def _persist(self, kind: Kind, execution: Message, data: bytes,
+                 base: Snapshot | None | object) -> None:
+        """Write the group's last state with its index changes; then it is the cache.
 
-        Each step is timed once (load and merge from the marks the handler left), for the
-        metrics and for one DEBUG line per change, so a slow update can be traced.
+        Index keys derive from phase, tags and owners, so they change only when the group
+        changed one of those; then the old keys come from the state the group started
+        from (``base``, parsed again: cheaper than keeping every actor's keys in memory,
+        ~0.6 KB each), else ``base`` is ``_UNCHANGED`` and only the record is written.
         """
-        merged_at = time.perf_counter()
-        data = execution.SerializeToString()
-        check_state_size(len(data), self._id)  # before the write: stored means readable
-        new_index = index_keys(kind, execution)
-        try:
-            self._store.commit(
-                self._id, (kind.tag, data), self._index - new_index, new_index - self._index
+        if base is _UNCHANGED:
+            removed: frozenset[bytes] = frozenset()
+            added: frozenset[bytes] = frozenset()
+        else:
+            old = _index_of(base) if isinstance(base, Snapshot) else frozenset()
+            new = index_keys(kind, execution)
+            removed, added = old - new, new - old
+        self._parts.store.commit(self._id, (kind.tag, data), removed, added)
+        self._snapshot = Snapshot(kind, self._id, execution.status.version,
+                                  execution.status.phase, data)
+
+    def _after_change(self, execution: Message, outcomes: list[Any], watchers: int,
+                      reshaped: bool, marks: tuple[float, ...]) -> None:
+        """Metrics, one DEBUG line per group, the watchdog and the dispatcher."""
+        parts = self._parts
+        started, loaded_at, merged_at, persisted_at, fanned_at = marks
+        changes = [o for o in outcomes if isinstance(o, Snapshot)]
+        n = len(changes)
+        load, merge = (loaded_at - started) / n, (merged_at - loaded_at) / n
+        persist, fan_out = (persisted_at - merged_at) / n, (fanned_at - persisted_at) / n
+        metrics = parts.metrics
+        if metrics is not None:
+            for snapshot in changes:
+                metrics.change(load, merge, persist, fan_out, watchers, len(snapshot.data))
+        if debugging():
+            logger.debug(
+                "version {version} ({changes} changes in one write): load {load:.6f} s, merge "
+                "{merge:.6f} s, persist {persist:.6f} s, fan-out {fan_out:.6f} s per change to "
+                "{watchers} watchers", version=changes[-1].version, changes=n, load=load,
+                merge=merge, persist=persist, fan_out=fan_out, watchers=watchers,
+                execution_id=self._id,
             )
-        except Exception as error:
-            # Whether anything reached the disk is unknown: re-read it on the next message.
-            self._loaded = False
-            if isinstance(error, EngineError):
-                raise
-            self._log.opt(exception=True).error("store write failed")
-            raise Unavailable(f"could not store execution {self._id}: {error}") from None
-        persisted_at = time.perf_counter()
-        self._remember(kind, execution, data)
-        assert self._snapshot is not None
-        subscribers = len(self._fed) + len(self._parked)
-        self._fan_out(self._snapshot)
-        fanned_at = time.perf_counter()
-        load, merge = self._loaded_at - self._started, merged_at - self._loaded_at
-        persist, fan_out = persisted_at - merged_at, fanned_at - persisted_at
-        if self._metrics is not None:
-            self._metrics.change(load, merge, persist, fan_out, subscribers, len(data))
-        self._log.debug(
-            "version {version}: load {load:.6f} s, merge {merge:.6f} s, persist {persist:.6f} s, "
-            "fan-out {fan_out:.6f} s to {subscribers} subscribers",
-            version=self._snapshot.version, load=load, merge=merge, persist=persist,
-            fan_out=fan_out, subscribers=subscribers,
-        )
+        if not reshaped:
+            return  # same phase, spec and metadata: same timer, nothing for the dispatcher
         self._arm(execution)
-        if execution.status.phase != self._announced_phase:
-            self._announced_phase = execution.status.phase
-            self._dispatcher.tell(PhaseChanged(self._id, kind, execution.status.phase, workflow_id_of(execution)))
-        return self._snapshot
+        phase = execution.status.phase
+        if phase != self._announced_phase:
+            self._announced_phase = phase
+            kind = changes[-1].kind
+            parts.dispatcher.tell(PhaseChanged(self._id, kind, phase, workflow_id_of(execution)))
 
     def _arm(self, execution: Message) -> None:
         """Tell the watchdog when this execution's timer changes (phase or timeout), not per update."""
-        due = deadline(execution, self._timeouts)
+        due = deadline(execution, self._parts.timeouts)
         armed = (due.reason, due.timeout) if due else None
         if armed == self._armed:
             return
         self._armed = armed
         if due is None:
-            self._watchdog.tell(Disarm(self._id))
+            self._parts.watchdog.tell(Disarm(self._id))
         else:
-            self._watchdog.tell(Arm(self._id, due.reason, due.at))
+            self._parts.watchdog.tell(Arm(self._id, due.reason, due.at))
 
-    def _expire(self, reason: str) -> Snapshot | None:
-        """A deadline passed: fail the execution if it is really still due, else re-arm."""
-        try:
-            current = self._current(None)
-        except NotFound:
-            return None  # deleted meanwhile
-        due = deadline(current, self._timeouts)
-        if due is None or due.reason != reason:
-            return None  # the phase moved on (or the timer was turned off)
-        if due.at > time.time():
-            self._watchdog.tell(Arm(self._id, due.reason, due.at))  # updates came in since
-            return None
-        assert self._kind is not None
-        error = failure_message(reason, due.timeout, self._kind.name)
-        self._log.warning("failing execution: {error}", error=error)
-        if self._metrics is not None:
-            self._metrics.watchdog_failures.labels(reason).inc()
-        failed = self._kind.status_cls(phase=phases.FAILED, error=error, completed_at=now_iso())
-        apply_status(self._kind, current, failed)
-        return self._commit(self._kind, current)
+    # Loading
+
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self._snapshot = None
+        found = self._parts.store.load(self._id)
+        if found is not None:
+            tag, data = found
+            kind = BY_TAG[tag]
+            status = kind.message_cls.FromString(data).status
+            self._snapshot = Snapshot(kind, self._id, status.version, status.phase, data)
+        self._loaded = True
+
+    def _current(self, kind: Kind | None) -> Snapshot:
+        """The stored state; NOT_FOUND if absent or of another kind."""
+        self._load()
+        snapshot = self._snapshot
+        if snapshot is None or (kind is not None and kind is not snapshot.kind):
+            what = f"{kind.name} execution" if kind else "execution"
+            raise NotFound(f"{what} {self._id} does not exist")
+        return snapshot
+
+    # Delete and watchers
 
     def _delete(self, kind: Kind | None) -> Snapshot:
-        self._current(kind)
-        assert self._snapshot is not None
+        snapshot = self._current(kind)
         try:
-            self._store.commit(self._id, None, remove=self._index)
+            self._parts.store.commit(self._id, None, remove=_index_of(snapshot))
         except Exception as error:
             self._loaded = False
             raise Unavailable(f"could not delete execution {self._id}: {error}") from None
-        gone = dataclasses.replace(self._snapshot, deleted=True)
+        gone = dataclasses.replace(snapshot, deleted=True)
         self._fan_out(gone)
-        self._forget()
+        self._snapshot = None
         self._armed = None
-        self._watchdog.tell(Disarm(self._id))
+        self._parts.watchdog.tell(Disarm(self._id))
         self._announced_phase = None
-        self._dispatcher.tell(PhaseChanged(self._id, gone.kind, GONE))
-        self._log.debug("deleted")
+        self._parts.dispatcher.tell(PhaseChanged(self._id, gone.kind, GONE))
+        logger.debug("deleted", execution_id=self._id)
         return gone
 
     def _subscribe(self, message: Subscribe) -> Snapshot:
-        self._current(message.kind)
-        snapshot = self._snapshot
-        assert snapshot is not None
-        urn = message.subscriber.actor_urn
-        if not snapshot.final:
-            self._fed[urn] = Subscriber(message.subscriber, message.box)
-        self._send(urn, Subscriber(message.subscriber, message.box), snapshot)
-        self._log.debug("subscribed; {count} subscribers", count=len(self._fed) + len(self._parked))
+        snapshot = self._current(message.kind)
+        if self._watchers is None:
+            self._watchers = Watchers()
+        self._count_watchers(lambda w: w.add(message.watch, snapshot))
         return snapshot
 
-    def on_stop(self) -> None:
-        # Only the engine's shutdown stops an actor that still has subscribers (eviction
-        # skips those): end their subscriptions instead of leaving consumers blocked.
-        for subscriber in [*self._fed.values(), *self._parked.values()]:
-            try:
-                subscriber.ref.tell(Closed())
-            except ActorDeadError:
-                pass
-        self._fed.clear()
-        self._parked.clear()
-
     def _fan_out(self, snapshot: Snapshot) -> None:
-        """Offer ``snapshot`` to every fed subscriber (all, if final); never waits on one."""
-        if snapshot.final:
-            for urn, subscriber in [*self._fed.items(), *self._parked.items()]:
-                self._send(urn, subscriber, snapshot)
-            self._fed.clear()
-            self._parked.clear()
-            return
-        for urn, subscriber in list(self._fed.items()):
-            if not self._send(urn, subscriber, snapshot):
-                if not self._parked or subscriber.box.last_taken < self._parked_floor:
-                    self._parked_floor = subscriber.box.last_taken
-                self._parked[urn] = self._fed.pop(urn)
+        if self._watchers:
+            self._count_watchers(lambda w: w.offer(snapshot))
 
-    def _unpark(self, urn: str) -> Subscriber | None:
-        subscriber = self._parked.pop(urn, None)
-        if subscriber is not None and self._parked:
-            self._parked_floor = min(s.box.last_taken for s in self._parked.values())
-        return subscriber
+    def _count_watchers(self, change: Callable[[Watchers], None]) -> None:
+        """Make a change to the watchers and tell the registry how their number moved."""
+        watchers = self._watchers
+        assert watchers is not None
+        before = len(watchers)
+        change(watchers)
+        if len(watchers) != before:
+            self._parts.watchers_changed(len(watchers) - before)
 
-    def _lag(self) -> int:
-        """Versions the slowest subscriber is behind (parked ones only: fed ones are not)."""
-        if not self._parked or self._snapshot is None:
-            return 0
-        return self._snapshot.version - self._parked_floor
+    def on_stop(self) -> None:
+        # Only the engine's shutdown stops an actor that still has watchers (eviction
+        # skips those): end their subscriptions instead of leaving consumers blocked.
+        if self._watchers:
+            self._count_watchers(Watchers.close)
 
-    def _send(self, urn: str, subscriber: Subscriber, snapshot: Snapshot) -> bool:
-        """``tell`` the subscriber ``snapshot`` if its box has room (True); a queue put at most."""
-        if not subscriber.box.admit(snapshot):
-            return False
-        try:
-            subscriber.ref.tell(snapshot)
-        except ActorDeadError:
-            self._fed.pop(urn, None)
-        return True
+    def __str__(self) -> str:
+        return f"ExecutionActor({self._id})"
 
 
-class Subscriber(NamedTuple):
-    """What the ExecutionActor holds of one subscription."""
+_UNCHANGED = object()
+"""``_persist``'s base when the group changed nothing that index keys derive from."""
 
-    ref: ActorRef
-    box: NewestStateBox
+
+def _index_of(snapshot: Snapshot) -> frozenset[bytes]:
+    return index_keys(snapshot.kind, snapshot.message())
+
+
+def _reply(envelope: Envelope[Any], result: Any) -> None:
+    if envelope.reply_to is not None:
+        envelope.reply_to.set(result)

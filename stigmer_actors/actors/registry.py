@@ -1,15 +1,19 @@
-"""Finds, spawns and evicts ExecutionActors: one live actor per execution id at most.
+"""Finds, spawns and retires ExecutionActors: at most one live actor per execution id.
 
-Races: look-up and spawn happen under one lock, so two callers racing on a new id get the
-same actor. Every message is counted in (``pending``) when it is enqueued, under the same
-lock, and counted out by the actor when it has handled it (``done``). An actor is evicted
-only when nothing is pending, no one is subscribed and it has been idle for
-``idle_timeout``; it is removed from the dict under the lock, so no message can reach it
-afterwards, and the next message for that id spawns a fresh actor that reloads the
-execution from the store. No message is ever sent to an actor that is stopping.
+Look-up is a dict read; a miss spawns under one lock, so two callers racing on a new id get
+the same actor. An actor costs no thread (``runtime/``), only its memory: its cached state
+(the last snapshot's bytes) and its watchers. So it is retired
 
-Why evict at all: each actor is a thread, and here 10,000 idle threads made every pykka
-ask ~4x slower (65 us -> 273 us), so the live set is kept to what is actually in use.
+- at once when it holds no execution and no watchers (a request for an id that does not
+  exist leaves nothing behind), and
+- after ``idle_timeout`` seconds without a message, with no watchers (the reaper thread);
+  its state reloads from the store on the next message.
+
+Retiring happens in the mailbox's own lock (``Mailbox.retire``): only an idle actor with
+nothing queued is stopped, and a message that reaches it afterwards is refused with
+ActorDeadError, which ``ask``/``send`` here answer by going to a fresh actor. So no message
+is ever lost to a retirement, and every message is handled by an actor that read the store
+after the previous actor's last write.
 """
 
 from __future__ import annotations
@@ -17,148 +21,162 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
-from pykka import ActorRef
+from pykka import ActorDeadError
+from pykka._envelope import Envelope
 
 from stigmer_actors.domain.errors import Unavailable
 
+if TYPE_CHECKING:
+    from stigmer_actors.actors.execution import ExecutionActor
 
-@dataclass(slots=True)
-class _Entry:
-    ref: ActorRef
-    pending: int = 0
-    subscribers: int = 0
-    lag: int = 0
-    last_used: float = field(default_factory=time.monotonic)
+RETRIES = 8
+"""Times a message follows an id to a fresh actor after finding its actor retired."""
 
 
 class ExecutionRegistry:
-    """The id -> ExecutionActor map, with idle eviction on a background reaper thread."""
+    """The id -> ExecutionActor map, with retirement of misses and idle actors."""
 
-    def __init__(self, spawn: Callable[[str], ActorRef], idle_timeout: float) -> None:
+    def __init__(self, spawn: Callable[[str], ExecutionActor], idle_timeout: float) -> None:
         if idle_timeout <= 0:
             raise ValueError("idle_timeout must be positive")
         self._spawn = spawn
         self.idle_timeout = idle_timeout
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
-        self._entries: dict[str, _Entry] = {}
+        self._actors: dict[str, ExecutionActor] = {}
+        self._watchers = 0
         self._closed = False
         self.spawned = 0
         self.evicted = 0
+        """Actors retired after their idle timeout."""
+        self.retired_misses = 0
+        """Actors retired at once because they held no execution."""
         self._stopping = threading.Event()
         self._reaper = threading.Thread(target=self._reap, name="execution-reaper", daemon=True)
         self._reaper.start()
 
     def ask(self, execution_id: str, command: Any) -> Any:
         """Send ``command`` to the id's actor (spawning it if needed) and wait for the reply."""
-        # Enqueued outside the lock: pending > 0 already keeps the actor from eviction.
-        return self._enter(execution_id).ask(command)
+        for _ in range(RETRIES):
+            actor = self._actors.get(execution_id) or self._enter(execution_id)
+            try:
+                return actor.actor_ref.ask(command)
+            except ActorDeadError:
+                self._discard(execution_id, actor)
+        raise Unavailable(f"execution {execution_id}'s actor kept stopping; try again")
 
     def send(self, execution_id: str, command: Any) -> None:
         """Like ``ask`` without waiting for the reply (for senders that must never block)."""
-        self._enter(execution_id).tell(command)
-
-    def _enter(self, execution_id: str) -> ActorRef:
-        """The id's actor, spawned if needed, with one more message counted in."""
-        with self._lock:
-            if self._closed:
-                raise Unavailable("the engine is closed")
-            entry = self._entries.get(execution_id)
-            if entry is None:
-                entry = self._entries[execution_id] = _Entry(self._spawn(execution_id))
-                self.spawned += 1
-            entry.pending += 1
-            return entry.ref
+        for _ in range(RETRIES):
+            actor = self._actors.get(execution_id) or self._enter(execution_id)
+            if actor.actor_inbox.offer(Envelope(command)):
+                return
+            self._discard(execution_id, actor)
+        raise Unavailable(f"execution {execution_id}'s actor kept stopping; try again")
 
     def tell_if_live(self, execution_id: str, command: Any) -> None:
         """Send without waiting, only if the actor is live (never spawns one for it)."""
-        with self._lock:
-            entry = self._entries.get(execution_id)
-            if entry is None:
-                return
-            entry.pending += 1
-            entry.ref.tell(command)
+        actor = self._actors.get(execution_id)
+        if actor is not None:
+            actor.actor_inbox.offer(Envelope(command))
 
-    def done(self, execution_id: str, subscribers: int, lag: int = 0) -> None:
-        """Called by the actor after each message it handled."""
+    def _enter(self, execution_id: str) -> ExecutionActor:
         with self._lock:
-            entry = self._entries[execution_id]
-            entry.pending -= 1
-            entry.lag = lag
-            entry.last_used = time.monotonic()
-            if entry.subscribers != subscribers:
-                entry.subscribers = subscribers
+            if self._closed:
+                raise Unavailable("the engine is closed")
+            actor = self._actors.get(execution_id)
+            if actor is None:
+                actor = self._actors[execution_id] = self._spawn(execution_id)
+                self.spawned += 1
+                self._changed.notify_all()
+            return actor
+
+    def _discard(self, execution_id: str, actor: ExecutionActor) -> None:
+        with self._lock:
+            if self._closed:
+                raise Unavailable("the engine is closed")
+            if self._actors.get(execution_id) is actor:
+                del self._actors[execution_id]
                 self._changed.notify_all()
 
-    def live(self) -> int:
-        """How many execution actors are running now."""
+    # Retirement
+
+    def retire_miss(self, actor: ExecutionActor) -> None:
+        """Retire an actor that holds no execution and no watchers (called after its turn)."""
+        if actor.actor_inbox.retire(actor.holds_nothing):
+            self.retired_misses += 1
+            self._discard_quietly(actor)
+
+    def evict_idle(self) -> int:
+        """Retire every actor idle for ``idle_timeout`` with no watchers; returns how many."""
+        cutoff = time.monotonic() - self.idle_timeout
+        candidates = [a for a in list(self._actors.values()) if a.idle_since(cutoff)]
+        evicted = 0
+        for actor in candidates:
+            if actor.actor_inbox.retire(lambda a=actor: a.idle_since(cutoff)):
+                evicted += 1
+                self._discard_quietly(actor)
+        if evicted:
+            logger.debug("evicted {count} idle execution actors", count=evicted)
+            with self._lock:
+                self.evicted += evicted
+        return evicted
+
+    def _discard_quietly(self, actor: ExecutionActor) -> None:
         with self._lock:
-            return len(self._entries)
+            if self._actors.get(actor.execution_id) is actor:
+                del self._actors[actor.execution_id]
+                self._changed.notify_all()
+
+    # Levels (for metrics, stats and tests)
+
+    def watchers_changed(self, delta: int) -> None:
+        """Called by an actor when its number of watchers changed by ``delta``."""
+        with self._lock:
+            self._watchers += delta
+            self._changed.notify_all()
+
+    def live(self) -> int:
+        """How many execution actors are live now."""
+        return len(self._actors)
 
     def subscribers(self) -> int:
-        """Open subscriptions across all live executions (as of each actor's last message)."""
-        with self._lock:
-            return sum(e.subscribers for e in self._entries.values())
+        """Open subscriptions across all live executions."""
+        return self._watchers
 
     def slowest_lag(self) -> int:
         """Versions the slowest subscriber of any live execution is behind."""
-        with self._lock:
-            return max((e.lag for e in self._entries.values()), default=0)
+        return max((a.lag for a in list(self._actors.values())), default=0)
 
     def wait_subscribers_at_most(self, count: int, timeout: float) -> bool:
         """Block until at most ``count`` subscriptions are open (True) or ``timeout`` passes."""
         with self._changed:
-            return self._changed.wait_for(
-                lambda: sum(e.subscribers for e in self._entries.values()) <= count, timeout
-            )
+            return self._changed.wait_for(lambda: self._watchers <= count, timeout)
 
     def wait_live_at_most(self, count: int, timeout: float) -> bool:
         """Block until at most ``count`` actors are live (True) or ``timeout`` passes (False)."""
         with self._changed:
-            return self._changed.wait_for(lambda: len(self._entries) <= count, timeout)
-
-    def evict_idle(self) -> int:
-        """Stop every actor idle for ``idle_timeout`` with nothing pending; returns how many."""
-        cutoff = time.monotonic() - self.idle_timeout
-        with self._lock:
-            idle = [
-                eid
-                for eid, e in self._entries.items()
-                if e.pending == 0 and e.subscribers == 0 and e.last_used <= cutoff
-            ]
-            refs = [self._entries.pop(eid).ref for eid in idle]
-        self._stop_all(refs)
-        if refs:
-            logger.debug("evicted {count} idle execution actors", count=len(refs))
-        with self._changed:
-            self.evicted += len(refs)
-            self._changed.notify_all()
-        return len(refs)
+            return self._changed.wait_for(lambda: len(self._actors) <= count, timeout)
 
     def close(self) -> None:
-        """Stop the reaper and every actor; later calls get UNAVAILABLE."""
+        """Stop the reaper and every actor (their watchers end); later calls get UNAVAILABLE."""
         self._stopping.set()
         self._reaper.join()
         with self._lock:
             self._closed = True
-            refs = [e.ref for e in self._entries.values()]
-            self._entries.clear()
-        self._stop_all(refs)
+            actors = list(self._actors.values())
+            self._actors.clear()
+        # Ask all to stop at once, then wait: n stops cost one stop's latency, not n.
+        for future in [a.actor_ref.stop(block=False) for a in actors]:
+            future.get()
 
     def _reap(self) -> None:
-        interval = min(max(self.idle_timeout / 4, 0.01), 1.0)
+        interval = min(max(self.idle_timeout / 4, 0.01), 5.0)
         while not self._stopping.wait(interval):
             try:
                 self.evict_idle()
-            except Exception:  # the reaper serves every execution: it must outlive one failure
-                logger.opt(exception=True).error("idle eviction failed; retrying next interval")
-
-    @staticmethod
-    def _stop_all(refs: list[ActorRef]) -> None:
-        # Ask all to stop at once, then wait: n stops cost one stop's latency, not n.
-        for future in [ref.stop(block=False) for ref in refs]:
-            future.get()
+            except Exception:  # one bad pass must not end eviction for good
+                logger.opt(exception=True).error("idle eviction pass failed")

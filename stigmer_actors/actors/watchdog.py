@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from loguru import logger
 from pykka import ActorDeadError
 
-from stigmer_actors.actors.base import UnregisteredActor
+from stigmer_actors.runtime import Pool, PooledActor
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,11 +55,15 @@ _PAUSE_AFTER_ERROR = 1.0
 """The ticker's pause after an exception, so a fault that repeats cannot spin a core."""
 
 
-class WatchdogActor(UnregisteredActor):
+class WatchdogActor(PooledActor):
+    tells_run_inline = True  # each message is a few heap and dict operations
+
     def __init__(
-        self, expire: Callable[[str, str], None], on_error: Callable[[], None] | None = None
+        self, expire: Callable[[str, str], None], pool: Pool,
+        on_error: Callable[[], None] | None = None,
     ) -> None:
         super().__init__()
+        self.pool = pool
         self._expire = expire
         self._on_error = on_error
         self.errors = 0
@@ -80,7 +84,8 @@ class WatchdogActor(UnregisteredActor):
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
-        self._ticker.join()
+        if threading.current_thread() is not self._ticker:  # the ticker may run this turn
+            self._ticker.join()
 
     def on_receive(self, message: Arm | Disarm | _Tick) -> None:
         try:

@@ -1,6 +1,7 @@
 """The immutable messages actors exchange: commands in, snapshots out."""
 
 from stigmer_actors.messages.commands import (
+    CHANGES,
     CatchUp,
     Command,
     Create,
@@ -11,11 +12,11 @@ from stigmer_actors.messages.commands import (
     Update,
     UpdateStatus,
 )
-from stigmer_actors.messages.snapshot import Closed, Snapshot
+from stigmer_actors.messages.snapshot import Snapshot
 
 __all__ = [
+    "CHANGES",
     "CatchUp",
-    "Closed",
     "Command",
     "Create",
     "Delete",

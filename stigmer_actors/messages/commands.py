@@ -11,12 +11,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Union
 
 from google.protobuf.message import Message
-from pykka import ActorRef
 
 from stigmer_actors.domain.kinds import Kind
 
 if TYPE_CHECKING:
-    from stigmer_actors.subscription import NewestStateBox
+    from stigmer_actors.subscription import Watch
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,29 +46,24 @@ class Delete:
 
 @dataclass(frozen=True, slots=True)
 class Subscribe:
-    """Register ``subscriber`` and send it the current state, in one actor step.
-
-    ``box`` is the subscriber's ``NewestStateBox``: the actor asks it before each send
-    whether the subscriber has room (see ``subscription.py``).
-    """
+    """Put the current state in ``watch`` and keep feeding it, in one actor step."""
 
     kind: Kind | None
-    subscriber: ActorRef
-    box: NewestStateBox
+    watch: Watch
 
 
 @dataclass(frozen=True, slots=True)
 class Unsubscribe:
     """The consumer closed its subscription: stop feeding it."""
 
-    subscriber_urn: str
+    watch: Watch
 
 
 @dataclass(frozen=True, slots=True)
 class CatchUp:
     """The consumer took its snapshot and newer ones were held back: send the newest."""
 
-    subscriber_urn: str
+    watch: Watch
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,3 +74,6 @@ class Expire:
 
 
 Command = Union[Expire, Create, Update, UpdateStatus, Delete, Subscribe, Unsubscribe, CatchUp]
+
+CHANGES = (Create, Update, UpdateStatus, Expire)
+"""Commands that may change the execution: a run of them in one turn is one store write."""

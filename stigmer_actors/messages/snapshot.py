@@ -38,8 +38,3 @@ class Snapshot:
     def message(self) -> Message:
         """A fresh protobuf message parsed from the bytes (the caller may mutate it)."""
         return self.kind.message_cls.FromString(self.data)
-
-
-@dataclass(frozen=True, slots=True)
-class Closed:
-    """Sent to subscribers when their ExecutionActor stops (engine shutdown): end now."""

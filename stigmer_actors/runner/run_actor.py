@@ -29,7 +29,6 @@ import grpc
 import pykka
 from loguru import logger
 
-from stigmer_actors.actors.base import UnregisteredActor
 from stigmer_actors.client.status_builder import StatusBuilder, refused
 from stigmer_actors.domain import phases
 from stigmer_actors.domain.kinds import WORKFLOW
@@ -40,6 +39,7 @@ from stigmer_actors.runner.progress import Progress, RunRecord
 from stigmer_actors.runner.reporting import Reporter, now
 from stigmer_actors.runner.scheduler import Scheduler, Timer
 from stigmer_actors.runner.state import COMPLETED, FAILED, PENDING, Key, Outcome, RunState
+from stigmer_actors.runtime import Pool, PooledActor
 
 
 @dataclass(frozen=True)
@@ -100,15 +100,18 @@ class RunServices:
     """Resend the status after this many seconds without a report (the server's watchdog
     fails IN_PROGRESS executions that go quiet; a long node must not look like a dead runner)."""
     on_stopped: Callable[[str, RunReport], None]
+    actors: Pool
+    """Where the run actors take their turns."""
 
 
-class RunActor(UnregisteredActor):
-    """One workflow run. A daemon thread, found through the runner's own dict: a run stuck in
-    a handler must not keep a stopping process alive (its progress is on disk)."""
+class RunActor(PooledActor):
+    """One workflow run, on the runner's pool of daemon threads (a run stuck in a handler must
+    not keep a stopping process alive: its progress is on disk)."""
 
     def __init__(self, run: RunRecord, workflow: ir.Workflow, services: RunServices, resumed: bool,
                  halt: threading.Event | None = None) -> None:
         super().__init__()
+        self.pool = services.actors
         self._halt = halt or threading.Event()
         """Set, from any thread, when the run is ending by someone else's hand (an ``Ended``
         follows) or the runner is stopping: expressions in progress stop, nothing new starts."""

@@ -37,6 +37,7 @@ from stigmer_actors.runner.progress import Progress, RunRecord
 from stigmer_actors.runner.run_actor import Ended, RunActor, RunReport, RunServices
 from stigmer_actors.runner.scheduler import Scheduler
 from stigmer_actors.runner.source import DefinitionError, load
+from stigmer_actors.runtime import Pool
 from stigmer_actors.store.rocks import RocksStore
 
 DEFAULT_WORKERS = 16
@@ -70,8 +71,10 @@ class WorkflowRunner:
         self.progress = Progress(store)
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="workflow-node")
         self._scheduler = Scheduler()
+        self._actors = Pool(name="runs")
         self._services = RunServices(self.client, self.progress, self._pool, self._scheduler,
-                                     inactivity_timeout, heartbeat_every, self._run_stopped)
+                                     inactivity_timeout, heartbeat_every, self._run_stopped,
+                                     self._actors)
         self._lock = threading.Condition()
         self._runs: dict[str, pykka.ActorRef] = {}
         self._halts: dict[str, threading.Event] = {}
@@ -126,6 +129,7 @@ class WorkflowRunner:
             except (pykka.ActorDeadError, pykka.Timeout):
                 pass  # already gone, or busy ending
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._actors.close(timeout=0)
         self._scheduler.stop()
         self.client.close()
         logger.info("runner {runner}: stopped in {took:.2f} s ({runs} runs stopped, {busy} still busy)",
