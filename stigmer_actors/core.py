@@ -72,8 +72,8 @@ class Core:
             levels.evicted = lambda: self.registry.evicted
             levels.slowest_lag = self.registry.slowest_lag
         on_error = partial(metrics.loop_errors.labels("watchdog").inc) if metrics else None
-        self.watchdog = WatchdogActor.start(self._expire, self.pool, on_error)
-        self.dispatcher = DispatchActor.start(self.pool)
+        self.watchdog = WatchdogActor.start(self._expire, on_error, pool=self.pool)
+        self.dispatcher = DispatchActor.start(pool=self.pool)
         self._parts = Parts(
             self.store, self.pool, self.watchdog, self.dispatcher, timeouts, metrics,
             self.registry.watchers_changed, self.registry.retire_miss,

@@ -102,6 +102,7 @@ def test_watchdog_ticker_outlives_a_deadline_too_far_to_wait_for() -> None:
     expired = threading.Event()
     before = set(threading.enumerate())
     watchdog = WatchdogActor.start(lambda eid, reason: expired.set() if eid == "soon" else None)
+    assert watchdog.proxy().fired.get() == {}  # on_start, which starts the ticker, has run
     [ticker] = [t for t in set(threading.enumerate()) - before if t.name == "watchdog-ticker"]
     try:
         watchdog.tell(Arm("far", "pending", time.time() + 1e300))  # Condition.wait overflowed

@@ -241,3 +241,19 @@ def test_group_commit_shares_one_write_and_answers_each_writer() -> None:
     assert all(i not in w for w in written for i in range(10, 13) if results[i] == "failed")
     writer(20)
     assert results[20] == "ok" and written[-1] == [20]
+
+
+def test_a_group_whose_last_change_is_refused_writes_the_ones_before(engine: Engine) -> None:
+    """The last change of a group refused (a workflow status for an agent execution): the
+    accepted ones before it are written, and its refusal changes nothing."""
+    eid = engine.create(agent()).metadata.id
+    held = HeldWrites(engine)
+    burst = [
+        wire.AgentExecutionStatus(error="kept"),
+        wire.WorkflowExecutionStatus(error="wrong kind"),
+    ]
+    first, kept, refused, writes = _queue_behind_a_held_write(engine, eid, held, burst)
+    assert writes == 2
+    assert first.status.version == 2 and kept.status.version == 3
+    assert isinstance(refused, errors.NotFound)
+    assert engine.get(eid) == kept

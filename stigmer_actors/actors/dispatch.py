@@ -98,9 +98,9 @@ class RunnerView:
 class DispatchActor(PooledActor):
     tells_run_inline = True  # each message is queue bookkeeping; handing out never waits
 
-    def __init__(self, pool: Pool) -> None:
+    def __init__(self, pool: Pool | None = None) -> None:
         super().__init__()
-        self.pool = pool
+        self.pool = pool or self.pool
         # FIFO per kind with O(1) removal from anywhere: a list or deque ``remove`` scans,
         # and with 100,000 PENDING executions queued that cost 1.6 ms per phase change.
         self._queued: dict[Kind, OrderedDict[str, str]] = {k: OrderedDict() for k in KINDS}

@@ -59,11 +59,11 @@ class WatchdogActor(PooledActor):
     tells_run_inline = True  # each message is a few heap and dict operations
 
     def __init__(
-        self, expire: Callable[[str, str], None], pool: Pool,
-        on_error: Callable[[], None] | None = None,
+        self, expire: Callable[[str, str], None], on_error: Callable[[], None] | None = None,
+        pool: Pool | None = None,
     ) -> None:
         super().__init__()
-        self.pool = pool
+        self.pool = pool or self.pool
         self._expire = expire
         self._on_error = on_error
         self.errors = 0
