@@ -14,8 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2
 
+from stigmer_actors._proto import pool as proto_pool
 from stigmer_actors.engine import Engine
 from stigmer_actors.grpc_edge.admin_servicer import SERVICE as ADMIN_SERVICE
 from stigmer_actors.grpc_edge.admin_servicer import admin_handler
@@ -86,7 +87,9 @@ class EdgeServer:
         for name in ["", *services]:
             self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
         reflection.enable_server_reflection(
-            [*services, health.SERVICE_NAME, reflection.SERVICE_NAME], self._server
+            [*services, health.SERVICE_NAME, reflection.SERVICE_NAME],
+            self._server,
+            pool=proto_pool.with_files_of(health_pb2, reflection_pb2),  # ours + health + reflection
         )
         self.port = self._server.add_insecure_port(address)
         if self.port == 0:
