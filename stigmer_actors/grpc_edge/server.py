@@ -23,14 +23,13 @@ from stigmer_actors.grpc_edge.admin_servicer import admin_handler
 from stigmer_actors.grpc_edge.command_servicer import command_handler
 from stigmer_actors.grpc_edge.definitions_servicer import SERVICE as DEFINITIONS_SERVICE
 from stigmer_actors.grpc_edge.definitions_servicer import definitions_handler
-from stigmer_actors.grpc_edge.contract import WIRE_KINDS
+from stigmer_actors.contract import DEFAULT_ADDRESS, WIRE_KINDS
 from stigmer_actors.grpc_edge.dispatch_servicer import SERVICE as DISPATCH_SERVICE
 from stigmer_actors.grpc_edge.dispatch_servicer import dispatch_handler
 from stigmer_actors.grpc_edge.metrics_interceptor import MetricsInterceptor
 from stigmer_actors.grpc_edge.query_servicer import query_handler
 from stigmer_actors.grpc_edge.streams import OpenStreams
 
-DEFAULT_ADDRESS = "127.0.0.1:50051"
 DEFAULT_MAX_STREAMS = 1000
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 UNARY_WORKERS = 32
