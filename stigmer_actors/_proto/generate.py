@@ -52,14 +52,14 @@ _POOL_USE = "_descriptor_pool.Default()"  # once per _pb2.py
 _MODULE_NAME = re.compile(r"(BuildTopDescriptorsAndMessages\(DESCRIPTOR, ')ai\.")  # once per _pb2.py
 
 
-def proto_files() -> list[str]:
-    """Every .proto under ``protos/``, relative to it (the names protoc records)."""
-    return sorted(str(p.relative_to(PROTO_ROOT)) for p in PROTO_ROOT.rglob("*.proto"))
+def proto_files(root: Path = PROTO_ROOT) -> list[str]:
+    """Every .proto under ``root``, relative to it (the names protoc records)."""
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*.proto"))
 
 
-def _protoc(args: list[str]) -> None:
+def _protoc(args: list[str], root: Path = PROTO_ROOT) -> None:
     include = str(Path(protoc.__file__).parent / "_proto")
-    code = protoc.main(["protoc", f"-I{PROTO_ROOT}", f"-I{include}", *args, *proto_files()])
+    code = protoc.main(["protoc", f"-I{root}", f"-I{include}", *args, *proto_files(root)])
     if code != 0:
         raise RuntimeError(f"protoc failed with exit code {code}")
 
@@ -73,11 +73,11 @@ def compile_descriptors() -> dict[str, descriptor_pb2.FileDescriptorProto]:
     return {f.name: f for f in fds.file}
 
 
-def generate_stock(out_dir: Path) -> None:
-    """protoc's stock Python output for ``protos/`` into ``out_dir``: ``ai.stigmer...`` at
-    the top level, in the default pool. What a project generating from upstream's
-    repository has; the coexistence tests use it as "upstream's stubs"."""
-    _protoc([f"--python_out={out_dir}", f"--pyi_out={out_dir}", f"--grpc_python_out={out_dir}"])
+def generate_stock(out_dir: Path, root: Path = PROTO_ROOT) -> None:
+    """protoc's stock Python output for the protos under ``root`` into ``out_dir``:
+    ``ai.stigmer...`` at the top level, in the default pool, as a project generating from
+    upstream's repository has it (the coexistence tests make such stubs)."""
+    _protoc([f"--python_out={out_dir}", f"--pyi_out={out_dir}", f"--grpc_python_out={out_dir}"], root)
     for stub in out_dir.rglob("*_pb2_grpc.py"):
         if "class " not in stub.read_text():  # a file without services: nothing to import
             stub.unlink()
