@@ -8,7 +8,6 @@ same engine sits behind the gRPC server; embedding it skips the network, not the
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from google.protobuf.message import Message
@@ -17,6 +16,7 @@ from stigmer_actors.actors.dispatch import Redispatch
 from stigmer_actors.core import Core
 from stigmer_actors.domain import kinds, phases
 from stigmer_actors.domain.kinds import Kind
+from stigmer_actors.domain.page import Page
 from stigmer_actors.domain.timeouts import Timeouts
 from stigmer_actors.store.listing import ListQuery
 from stigmer_actors.store.rocks import Durability, RocksStore
@@ -25,15 +25,6 @@ from stigmer_actors.runner.definitions import DefinitionRegistry
 from stigmer_actors.subscription import Subscription
 
 DEFAULT_IDLE_TIMEOUT = 120.0
-
-
-@dataclass(frozen=True)
-class Page:
-    """One page of a listing: ``next_page_token`` is empty on the last page."""
-
-    entries: list[Message]
-    next_page_token: str
-    total_pages: int
 
 
 class Engine:

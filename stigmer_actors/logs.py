@@ -2,6 +2,11 @@
 
 One line per event on stderr, with the structured fields (execution id, phase, counts)
 appended as key=value, so logs grep well and stay quiet at INFO.
+
+Importing this module turns the package's logs off, as loguru advises for libraries, until
+a program enables them (``configure`` here, or ``logger.enable("stigmer_actors")``). The
+packages that log (actors, runtime, store, runner, grpc_edge) import it first thing; the package's top
+level does not, so the client, which never logs, does not load loguru.
 """
 
 from __future__ import annotations
@@ -9,6 +14,8 @@ from __future__ import annotations
 import sys
 
 from loguru import logger
+
+logger.disable("stigmer_actors")
 
 
 def _format(record: dict) -> str:

@@ -1,45 +1,60 @@
 """The generated wire types, imported from one place under short names.
 
-Everything else in the package imports protobuf classes from here, so the long upstream
-module paths (kept for drop-in compatibility) appear exactly once.
+Everything else in the package imports protobuf classes from here, so the long generated
+module paths appear exactly once. The classes belong to our own descriptor pool
+(``stigmer_actors._proto.pool``), so the well-known types inside them are that pool's
+classes too: to ``CopyFrom``/``MergeFrom`` a Struct or Timestamp into one of these messages,
+build it from ``wire.Struct`` / ``wire.Timestamp`` (protobuf's ``struct_pb2.Struct`` is
+another class; a dict, or ``SerializeToString`` and ``FromString``, cross between them).
 """
 
 from __future__ import annotations
 
-import stigmer_actors._proto  # noqa: F401  (puts the generated tree on sys.path)
+from google.protobuf.message_factory import GetMessageClass
 
-from ai.stigmer.agentic.agentexecution.v1 import api_pb2 as agent_api
-from ai.stigmer.agentic.agentexecution.v1 import command_pb2 as agent_command
-from ai.stigmer.agentic.agentexecution.v1 import command_pb2_grpc as agent_command_grpc
-from ai.stigmer.agentic.agentexecution.v1 import enum_pb2 as agent_enum
-from ai.stigmer.agentic.agentexecution.v1 import io_pb2 as agent_io
-from ai.stigmer.agentic.agentexecution.v1 import query_pb2 as agent_query
-from ai.stigmer.agentic.agentexecution.v1 import query_pb2_grpc as agent_query_grpc
-from ai.stigmer.agentic.agentexecution.v1 import spec_pb2 as agent_spec
-from ai.stigmer.agentic.workflowexecution.v1 import api_pb2 as workflow_api
-from ai.stigmer.agentic.workflowexecution.v1 import command_pb2 as workflow_command
-from ai.stigmer.agentic.workflowexecution.v1 import command_pb2_grpc as workflow_command_grpc
-from ai.stigmer.agentic.workflowexecution.v1 import enum_pb2 as workflow_enum
-from ai.stigmer.agentic.workflowexecution.v1 import io_pb2 as workflow_io
-from ai.stigmer.agentic.workflowexecution.v1 import query_pb2 as workflow_query
-from ai.stigmer.agentic.workflowexecution.v1 import query_pb2_grpc as workflow_query_grpc
-from ai.stigmer.agentic.workflowexecution.v1 import spec_pb2 as workflow_spec
-from ai.stigmer.actors.v1 import admin_pb2 as admin
-from ai.stigmer.actors.v1 import admin_pb2_grpc as admin_grpc
-from ai.stigmer.actors.v1 import dispatch_pb2 as dispatch
-from ai.stigmer.actors.v1 import dispatch_pb2_grpc as dispatch_grpc
-from ai.stigmer.actors.v1 import workflows_pb2 as workflows
-from ai.stigmer.actors.v1 import workflows_pb2_grpc as workflows_grpc
-from ai.stigmer.commons.apiresource import io_pb2 as resource_io
+from stigmer_actors._proto.ai.stigmer.agentic.agentexecution.v1 import api_pb2 as agent_api
+from stigmer_actors._proto.ai.stigmer.agentic.agentexecution.v1 import command_pb2 as agent_command
+from stigmer_actors._proto.ai.stigmer.agentic.agentexecution.v1 import command_pb2_grpc as agent_command_grpc
+from stigmer_actors._proto.ai.stigmer.agentic.agentexecution.v1 import enum_pb2 as agent_enum
+from stigmer_actors._proto.ai.stigmer.agentic.agentexecution.v1 import io_pb2 as agent_io
+from stigmer_actors._proto.ai.stigmer.agentic.agentexecution.v1 import query_pb2 as agent_query
+from stigmer_actors._proto.ai.stigmer.agentic.agentexecution.v1 import query_pb2_grpc as agent_query_grpc
+from stigmer_actors._proto.ai.stigmer.agentic.agentexecution.v1 import spec_pb2 as agent_spec
+from stigmer_actors._proto.ai.stigmer.agentic.workflowexecution.v1 import api_pb2 as workflow_api
+from stigmer_actors._proto.ai.stigmer.agentic.workflowexecution.v1 import command_pb2 as workflow_command
+from stigmer_actors._proto.ai.stigmer.agentic.workflowexecution.v1 import command_pb2_grpc as workflow_command_grpc
+from stigmer_actors._proto.ai.stigmer.agentic.workflowexecution.v1 import enum_pb2 as workflow_enum
+from stigmer_actors._proto.ai.stigmer.agentic.workflowexecution.v1 import io_pb2 as workflow_io
+from stigmer_actors._proto.ai.stigmer.agentic.workflowexecution.v1 import query_pb2 as workflow_query
+from stigmer_actors._proto.ai.stigmer.agentic.workflowexecution.v1 import query_pb2_grpc as workflow_query_grpc
+from stigmer_actors._proto.ai.stigmer.agentic.workflowexecution.v1 import spec_pb2 as workflow_spec
+from stigmer_actors._proto.ai.stigmer.actors.v1 import admin_pb2 as admin
+from stigmer_actors._proto.ai.stigmer.actors.v1 import admin_pb2_grpc as admin_grpc
+from stigmer_actors._proto.ai.stigmer.actors.v1 import dispatch_pb2 as dispatch
+from stigmer_actors._proto.ai.stigmer.actors.v1 import dispatch_pb2_grpc as dispatch_grpc
+from stigmer_actors._proto.ai.stigmer.actors.v1 import workflows_pb2 as workflows
+from stigmer_actors._proto.ai.stigmer.actors.v1 import workflows_pb2_grpc as workflows_grpc
+from stigmer_actors._proto.ai.stigmer.commons.apiresource import io_pb2 as resource_io
+from stigmer_actors._proto.pool import POOL
 
 AgentExecution = agent_api.AgentExecution
 AgentExecutionStatus = agent_api.AgentExecutionStatus
 WorkflowExecution = workflow_api.WorkflowExecution
 WorkflowExecutionStatus = workflow_api.WorkflowExecutionStatus
 
+Struct = GetMessageClass(POOL.FindMessageTypeByName("google.protobuf.Struct"))
+Value = GetMessageClass(POOL.FindMessageTypeByName("google.protobuf.Value"))
+ListValue = GetMessageClass(POOL.FindMessageTypeByName("google.protobuf.ListValue"))
+Timestamp = GetMessageClass(POOL.FindMessageTypeByName("google.protobuf.Timestamp"))
+
 __all__ = [
     "AgentExecution",
     "AgentExecutionStatus",
+    "ListValue",
+    "POOL",
+    "Struct",
+    "Timestamp",
+    "Value",
     "WorkflowExecution",
     "WorkflowExecutionStatus",
     "admin",

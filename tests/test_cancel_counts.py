@@ -9,7 +9,7 @@ import time
 import grpc
 
 from stigmer_actors import wire
-from stigmer_actors.grpc_edge.contract import AGENT_WIRE
+from stigmer_actors.contract import AGENT_WIRE
 
 SUBSCRIBE = "AgentExecutionQueryController/subscribe"
 

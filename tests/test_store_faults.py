@@ -29,7 +29,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from stigmer_actors import wire
 from stigmer_actors.client import StigmerClient
-from stigmer_actors.grpc_edge.contract import AGENT_WIRE
+from stigmer_actors.contract import AGENT_WIRE
 from tests.daemon import Daemon
 
 BIG = 2_500_000

@@ -10,7 +10,7 @@ import grpc
 from stigmer_actors.cli import commands, run, runner, serve, watch, workflows
 from stigmer_actors.cli.startup import report_store_refusal
 from stigmer_actors.client import StigmerClient
-from stigmer_actors.grpc_edge.server import DEFAULT_ADDRESS
+from stigmer_actors.contract import DEFAULT_ADDRESS
 from stigmer_actors.store.open_errors import StoreOpenError
 
 

@@ -16,7 +16,7 @@ from loguru import logger
 
 from stigmer_actors import logs
 from stigmer_actors.cli.serve import add_runner_options, default_data_dir
-from stigmer_actors.grpc_edge.server import DEFAULT_ADDRESS
+from stigmer_actors.contract import DEFAULT_ADDRESS
 from stigmer_actors.runner.service import WorkflowRunner
 from stigmer_actors.store.rocks import RocksStore
 

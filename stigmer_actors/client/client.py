@@ -12,11 +12,10 @@ import grpc
 from google.protobuf.message import Message
 
 from stigmer_actors import wire
+from stigmer_actors.contract import AGENT_WIRE, DEFAULT_ADDRESS, WORKFLOW_WIRE, WireKind
 from stigmer_actors.domain import kinds, phases
 from stigmer_actors.domain.kinds import AGENT, Kind
-from stigmer_actors.engine import Page
-from stigmer_actors.grpc_edge.contract import AGENT_WIRE, WORKFLOW_WIRE, WireKind
-from stigmer_actors.grpc_edge.server import DEFAULT_ADDRESS
+from stigmer_actors.domain.page import Page
 
 _WIRE = {AGENT: AGENT_WIRE, kinds.WORKFLOW: WORKFLOW_WIRE}
 _QUERY_STUBS = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 import grpc
 
 from stigmer_actors.core import Core
-from stigmer_actors.grpc_edge.contract import WireKind
+from stigmer_actors.contract import WireKind
 from stigmer_actors.grpc_edge.handlers import unary
 from stigmer_actors.wire import resource_io
 

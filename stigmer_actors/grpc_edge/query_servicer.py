@@ -14,7 +14,7 @@ import grpc
 
 from stigmer_actors.core import Core, SnapshotPage
 from stigmer_actors.domain.errors import EngineError, InvalidArgument
-from stigmer_actors.grpc_edge.contract import WireKind
+from stigmer_actors.contract import WireKind
 from stigmer_actors.grpc_edge.fresh_states import fresh_states
 from stigmer_actors.grpc_edge.status import abort
 from stigmer_actors.grpc_edge.handlers import server_stream, unary

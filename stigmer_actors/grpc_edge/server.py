@@ -24,8 +24,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2
 
+from stigmer_actors._proto import pool as proto_pool
 from stigmer_actors.domain.sizes import CLIENT_RECEIVE_BYTES
 from stigmer_actors.engine import Engine
 from stigmer_actors.grpc_edge.admin_servicer import SERVICE as ADMIN_SERVICE
@@ -33,14 +34,13 @@ from stigmer_actors.grpc_edge.admin_servicer import admin_handler
 from stigmer_actors.grpc_edge.command_servicer import command_handler
 from stigmer_actors.grpc_edge.definitions_servicer import SERVICE as DEFINITIONS_SERVICE
 from stigmer_actors.grpc_edge.definitions_servicer import definitions_handler
-from stigmer_actors.grpc_edge.contract import WIRE_KINDS
+from stigmer_actors.contract import DEFAULT_ADDRESS, WIRE_KINDS
 from stigmer_actors.grpc_edge.dispatch_servicer import SERVICE as DISPATCH_SERVICE
 from stigmer_actors.grpc_edge.dispatch_servicer import dispatch_handler
 from stigmer_actors.grpc_edge.metrics_interceptor import MetricsInterceptor
 from stigmer_actors.grpc_edge.query_servicer import query_handler
 from stigmer_actors.grpc_edge.streams import OpenStreams
 
-DEFAULT_ADDRESS = "127.0.0.1:50051"
 DEFAULT_MAX_STREAMS = 1000
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 UNARY_WORKERS = 32
@@ -112,7 +112,9 @@ class EdgeServer:
         self._store_health(None)
         engine.store.health.listen(self._store_health)
         reflection.enable_server_reflection(
-            [*services, health.SERVICE_NAME, reflection.SERVICE_NAME], self._server
+            [*services, health.SERVICE_NAME, reflection.SERVICE_NAME],
+            self._server,
+            pool=proto_pool.with_files_of(health_pb2, reflection_pb2),  # ours + health + reflection
         )
         _check_bindable(address)
         try:

@@ -5,6 +5,7 @@ thread of a caller that asks it while it is idle; ``Reply`` is its future. Nothi
 knows about executions: the engine's actors build on it.
 """
 
+import stigmer_actors.logs  # noqa: F401  (this package logs: off until a program enables it)
 from stigmer_actors.runtime.actor import PooledActor, PooledRef, default_pool
 from stigmer_actors.runtime.future import Reply
 from stigmer_actors.runtime.pool import Pool

@@ -1,5 +1,5 @@
-from ai.stigmer.agentic.agentexecution.v1 import api_pb2 as _api_pb2
-from ai.stigmer.agentic.workflowexecution.v1 import api_pb2 as _api_pb2_1
+from stigmer_actors._proto.ai.stigmer.agentic.agentexecution.v1 import api_pb2 as _api_pb2
+from stigmer_actors._proto.ai.stigmer.agentic.workflowexecution.v1 import api_pb2 as _api_pb2_1
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -28,7 +28,7 @@ class ClaimRequest(_message.Message):
     runner_id: str
     capacity: int
     defined_workflows_only: bool
-    def __init__(self, kind: _Optional[_Union[ExecutionKind, str]] = ..., runner_id: _Optional[str] = ..., capacity: _Optional[int] = ..., defined_workflows_only: _Optional[bool] = ...) -> None: ...
+    def __init__(self, kind: _Optional[_Union[ExecutionKind, str]] = ..., runner_id: _Optional[str] = ..., capacity: _Optional[int] = ..., defined_workflows_only: bool = ...) -> None: ...
 
 class ClaimedExecution(_message.Message):
     __slots__ = ("agent", "workflow")

@@ -32,7 +32,7 @@ class ApplyDefinitionResponse(_message.Message):
     CHANGED_FIELD_NUMBER: _ClassVar[int]
     definition: WorkflowDefinition
     changed: bool
-    def __init__(self, definition: _Optional[_Union[WorkflowDefinition, _Mapping]] = ..., changed: _Optional[bool] = ...) -> None: ...
+    def __init__(self, definition: _Optional[_Union[WorkflowDefinition, _Mapping]] = ..., changed: bool = ...) -> None: ...
 
 class DefinitionRef(_message.Message):
     __slots__ = ("name", "version")

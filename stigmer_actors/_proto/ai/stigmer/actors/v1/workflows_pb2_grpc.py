@@ -3,9 +3,9 @@
 import grpc
 import warnings
 
-from ai.stigmer.actors.v1 import workflows_pb2 as ai_dot_stigmer_dot_actors_dot_v1_dot_workflows__pb2
+from stigmer_actors._proto.ai.stigmer.actors.v1 import workflows_pb2 as ai_dot_stigmer_dot_actors_dot_v1_dot_workflows__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.74.0'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
@@ -18,14 +18,14 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in ai/stigmer/actors/v1/workflows_pb2_grpc.py depends on'
+        + f' but the generated code in ai/stigmer/actors/v1/workflows_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
     )
 
 
-class WorkflowDefinitionsStub:
+class WorkflowDefinitionsStub(object):
     """Missing associated documentation comment in .proto file."""
 
     def __init__(self, channel):
@@ -56,7 +56,7 @@ class WorkflowDefinitionsStub:
                 _registered_method=True)
 
 
-class WorkflowDefinitionsServicer:
+class WorkflowDefinitionsServicer(object):
     """Missing associated documentation comment in .proto file."""
 
     def apply(self, request, context):
@@ -116,7 +116,7 @@ def add_WorkflowDefinitionsServicer_to_server(servicer, server):
 
 
  # This class is part of an EXPERIMENTAL API.
-class WorkflowDefinitions:
+class WorkflowDefinitions(object):
     """Missing associated documentation comment in .proto file."""
 
     @staticmethod

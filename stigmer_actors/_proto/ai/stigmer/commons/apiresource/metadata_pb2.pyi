@@ -1,4 +1,4 @@
-from ai.stigmer.commons.apiresource import enum_pb2 as _enum_pb2
+from stigmer_actors._proto.ai.stigmer.commons.apiresource import enum_pb2 as _enum_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message

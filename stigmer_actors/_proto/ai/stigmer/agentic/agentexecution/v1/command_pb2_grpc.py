@@ -3,11 +3,11 @@
 import grpc
 import warnings
 
-from ai.stigmer.agentic.agentexecution.v1 import api_pb2 as ai_dot_stigmer_dot_agentic_dot_agentexecution_dot_v1_dot_api__pb2
-from ai.stigmer.agentic.agentexecution.v1 import io_pb2 as ai_dot_stigmer_dot_agentic_dot_agentexecution_dot_v1_dot_io__pb2
-from ai.stigmer.commons.apiresource import io_pb2 as ai_dot_stigmer_dot_commons_dot_apiresource_dot_io__pb2
+from stigmer_actors._proto.ai.stigmer.agentic.agentexecution.v1 import api_pb2 as ai_dot_stigmer_dot_agentic_dot_agentexecution_dot_v1_dot_api__pb2
+from stigmer_actors._proto.ai.stigmer.agentic.agentexecution.v1 import io_pb2 as ai_dot_stigmer_dot_agentic_dot_agentexecution_dot_v1_dot_io__pb2
+from stigmer_actors._proto.ai.stigmer.commons.apiresource import io_pb2 as ai_dot_stigmer_dot_commons_dot_apiresource_dot_io__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.74.0'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
@@ -20,14 +20,14 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in ai/stigmer/agentic/agentexecution/v1/command_pb2_grpc.py depends on'
+        + f' but the generated code in ai/stigmer/agentic/agentexecution/v1/command_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
     )
 
 
-class AgentExecutionCommandControllerStub:
+class AgentExecutionCommandControllerStub(object):
     """Missing associated documentation comment in .proto file."""
 
     def __init__(self, channel):
@@ -58,7 +58,7 @@ class AgentExecutionCommandControllerStub:
                 _registered_method=True)
 
 
-class AgentExecutionCommandControllerServicer:
+class AgentExecutionCommandControllerServicer(object):
     """Missing associated documentation comment in .proto file."""
 
     def create(self, request, context):
@@ -116,7 +116,7 @@ def add_AgentExecutionCommandControllerServicer_to_server(servicer, server):
 
 
  # This class is part of an EXPERIMENTAL API.
-class AgentExecutionCommandController:
+class AgentExecutionCommandController(object):
     """Missing associated documentation comment in .proto file."""
 
     @staticmethod

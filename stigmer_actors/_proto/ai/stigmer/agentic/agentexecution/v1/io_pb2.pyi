@@ -1,5 +1,5 @@
-from ai.stigmer.agentic.agentexecution.v1 import api_pb2 as _api_pb2
-from ai.stigmer.agentic.agentexecution.v1 import enum_pb2 as _enum_pb2
+from stigmer_actors._proto.ai.stigmer.agentic.agentexecution.v1 import api_pb2 as _api_pb2
+from stigmer_actors._proto.ai.stigmer.agentic.agentexecution.v1 import enum_pb2 as _enum_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message

@@ -1,7 +1,7 @@
-from ai.stigmer.agentic.workflowexecution.v1 import enum_pb2 as _enum_pb2
-from ai.stigmer.agentic.workflowexecution.v1 import spec_pb2 as _spec_pb2
-from ai.stigmer.commons.apiresource import metadata_pb2 as _metadata_pb2
-from ai.stigmer.commons.apiresource import status_pb2 as _status_pb2
+from stigmer_actors._proto.ai.stigmer.agentic.workflowexecution.v1 import enum_pb2 as _enum_pb2
+from stigmer_actors._proto.ai.stigmer.agentic.workflowexecution.v1 import spec_pb2 as _spec_pb2
+from stigmer_actors._proto.ai.stigmer.commons.apiresource import metadata_pb2 as _metadata_pb2
+from stigmer_actors._proto.ai.stigmer.commons.apiresource import status_pb2 as _status_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor

@@ -3,10 +3,10 @@
 import grpc
 import warnings
 
-from ai.stigmer.agentic.workflowexecution.v1 import api_pb2 as ai_dot_stigmer_dot_agentic_dot_workflowexecution_dot_v1_dot_api__pb2
-from ai.stigmer.agentic.workflowexecution.v1 import io_pb2 as ai_dot_stigmer_dot_agentic_dot_workflowexecution_dot_v1_dot_io__pb2
+from stigmer_actors._proto.ai.stigmer.agentic.workflowexecution.v1 import api_pb2 as ai_dot_stigmer_dot_agentic_dot_workflowexecution_dot_v1_dot_api__pb2
+from stigmer_actors._proto.ai.stigmer.agentic.workflowexecution.v1 import io_pb2 as ai_dot_stigmer_dot_agentic_dot_workflowexecution_dot_v1_dot_io__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.74.0'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
@@ -19,14 +19,14 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in ai/stigmer/agentic/workflowexecution/v1/query_pb2_grpc.py depends on'
+        + f' but the generated code in ai/stigmer/agentic/workflowexecution/v1/query_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
     )
 
 
-class WorkflowExecutionQueryControllerStub:
+class WorkflowExecutionQueryControllerStub(object):
     """Missing associated documentation comment in .proto file."""
 
     def __init__(self, channel):
@@ -57,7 +57,7 @@ class WorkflowExecutionQueryControllerStub:
                 _registered_method=True)
 
 
-class WorkflowExecutionQueryControllerServicer:
+class WorkflowExecutionQueryControllerServicer(object):
     """Missing associated documentation comment in .proto file."""
 
     def get(self, request, context):
@@ -115,7 +115,7 @@ def add_WorkflowExecutionQueryControllerServicer_to_server(servicer, server):
 
 
  # This class is part of an EXPERIMENTAL API.
-class WorkflowExecutionQueryController:
+class WorkflowExecutionQueryController(object):
     """Missing associated documentation comment in .proto file."""
 
     @staticmethod

@@ -1,4 +1,4 @@
-from ai.stigmer.agentic.executioncontext.v1 import spec_pb2 as _spec_pb2
+from stigmer_actors._proto.ai.stigmer.agentic.executioncontext.v1 import spec_pb2 as _spec_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message

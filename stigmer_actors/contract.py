@@ -1,6 +1,9 @@
-"""Where the two kinds differ on the wire: request types, method names, service names.
+"""What both ends of the wire agree on: the daemon's default address, and where the two
+kinds differ on the wire (request types, method names, service names).
 
-The servicers are written once; this table is all they need to serve either kind.
+The servicers and the client are written once; this table is all they need to serve or
+call either kind. It sits outside ``grpc_edge`` because the client uses it too, and a
+runner that imports the client must not load the server.
 """
 
 from __future__ import annotations
@@ -12,6 +15,9 @@ from google.protobuf.message import Message
 
 import stigmer_actors.wire as wire
 from stigmer_actors.domain.kinds import AGENT, WORKFLOW, Kind
+
+DEFAULT_ADDRESS = "127.0.0.1:50051"
+"""Where ``stigmer-actors serve`` listens, and clients dial, unless told otherwise."""
 
 
 @dataclass(frozen=True)
