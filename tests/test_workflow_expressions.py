@@ -51,21 +51,15 @@ def test_a_node_timeout_stops_its_expression(unbudgeted: Daemon) -> None:
     assert time.monotonic() - began < 30  # the watch's own bound; about 1 s here
 
 
-def _actor_threads() -> set[threading.Thread]:
-    return {t for t in threading.enumerate() if t.name.startswith("RunActor-")}
-
-
 def test_cancelling_the_run_stops_its_expression_and_the_cpu_it_burns(unbudgeted: Daemon) -> None:
     d = unbudgeted
     d.client.apply_workflow(f"name: burn\n{TEN}nodes:\n  - {{id: burn, type: transform, with: {{set: {{ok: '{BURN}'}}}}}}\n")
-    others = _actor_threads()
     run = d.client.create_workflow(workflow_id="burn")
     stream = d.client.watch(run.metadata.id, WORKFLOW)
     for state in stream:  # the actor is in the expression once the node is reported started
         if any(t.task_id == "burn#0" and t.status == IN_PROGRESS for t in state.status.tasks):
             break
     stream.cancel()
-    (actor,) = _actor_threads() - others
     burning = time.process_time()
     time.sleep(1.0)  # a measurement window, not a synchronization: the expression burns on
     assert time.process_time() - burning > 0.2, "the expression was not running"
@@ -73,8 +67,6 @@ def test_cancelling_the_run_stops_its_expression_and_the_cpu_it_burns(unbudgeted
     cancelled = time.monotonic()
     assert d.runner.wait_idle(timeout=15), "the run's actor is still evaluating after the cancel"
     stopped_in = time.monotonic() - cancelled
-    actor.join(10)  # the actor's thread ends right after its on_stop
-    assert not actor.is_alive()
     quiet = time.process_time()
     time.sleep(2.0)  # a measurement window: nothing of this run may burn CPU any more
     assert time.process_time() - quiet < 0.25, f"CPU still burning {stopped_in:.2f} s after the cancel"
