@@ -4,9 +4,12 @@ puts it into the execution through the normal expiry path."""
 
 from __future__ import annotations
 
+import shlex
+import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from stigmer_actors import Engine, wire
@@ -109,6 +112,41 @@ def test_a_command_that_does_not_exist_fails_like_a_shell_says(tmp_path: Path) -
         assert (tmp_path / "runners" / "agents").is_dir()
     finally:
         supervisor.stop()
+
+
+LEAVES_A_HELPER = (
+    "import subprocess, sys; helper = subprocess.Popen(['sleep', '1000']); "
+    "print('helper', helper.pid, file=sys.stderr, flush=True); sys.exit(3)"
+)
+
+
+def test_what_a_runner_started_goes_with_it(tmp_path: Path) -> None:
+    """A runner that exits leaving a helper behind: the helper, in its process group, is
+    killed before the runner is reaped (and its stderr is the runner's tail)."""
+    spec = parse_runner(f"agents={shlex.quote(sys.executable)} -c {shlex.quote(LEAVES_A_HELPER)}")
+    supervisor = Supervisor([spec], RestartPolicy(60.0), 1.0)
+    supervisor.start("127.0.0.1:1", tmp_path)
+    try:
+        deadline = time.monotonic() + 30
+        while supervisor.statuses()[0].state != BACKING_OFF:
+            assert time.monotonic() < deadline, supervisor.statuses()
+            time.sleep(0.05)  # polling a condition with a deadline
+        status = supervisor.statuses()[0]
+        assert status.last_exit_code == 3
+        helper = int(status.last_stderr[-1].split()[1])
+        deadline = time.monotonic() + 10
+        while not _gone(helper):
+            assert time.monotonic() < deadline, f"helper {helper} outlived its runner"
+            time.sleep(0.05)  # polling a condition with a deadline
+    finally:
+        supervisor.stop()
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 def test_a_running_runner_explains_nothing(tmp_path: Path) -> None:
