@@ -131,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
     pass the mask on to every process a workflow node starts.
     """
     logs.configure(args.log_level)
-    data_dir = (args.data_dir or default_data_dir()).absolute()
+    data_dir = args.data_dir or default_data_dir()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -162,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_runner:
         runner = WorkflowRunner(_loopback(server.address), engine.store, runner_id="serve",
                                 workers=args.workers, inactivity_timeout=args.inactivity_timeout).start()
-    supervisor.start(_loopback(server.address), data_dir)
+    supervisor.start(_loopback(server.address), data_dir.absolute())
     logger.info(
         "listening on {address}, data in {data_dir} ({durability} durability)",
         address=server.address,

@@ -94,13 +94,17 @@ class Child:
             time.sleep(POLL)  # waitid has no timeout; this runs only for a start's first second
         return True
 
-    def reap(self, output_wait: float = 1.0) -> int:
-        """After ``wait_exit``: kill what is left of its group, reap it, and let its output
-        drain (``output_wait`` s at most: a process that escaped the group may hold the pipes).
-        Returns the exit code (minus the signal number if a signal ended it)."""
+    def reap(self) -> int:
+        """After ``wait_exit`` (so it does not wait): kill what is left of its group, then
+        reap it. Returns the exit code (minus the signal number if a signal ended it).
+        Callers serialize this with ``signal_group``, so no signal follows the reaping."""
         self.signal_group(signal.SIGKILL)
         self.returncode = self._proc.wait()
-        if not self.pump.join(output_wait):
+        return self.returncode
+
+    def drain(self, timeout: float = 1.0) -> None:
+        """Let its output reach the log: at most ``timeout`` s (a process that left its group
+        may still hold the pipes)."""
+        if not self.pump.join(timeout):
             logger.warning("runner {runner}: its output is still open after its exit (a process "
                            "it started left its group?)", runner=self.pump.runner)
-        return self.returncode

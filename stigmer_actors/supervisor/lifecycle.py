@@ -158,7 +158,9 @@ class RunnerLifecycle:
             with self._lock:
                 self._state = RUNNING
             child.wait_exit()
-        code = child.reap()
+        with self._lock:  # not while request_stop or kill signals its group
+            code = child.reap()
+        child.drain()
         logger.info("runner {runner} (pid {pid}) ended after {uptime:.1f} s: {how}",
                     runner=self.spec.name, pid=child.pid, uptime=time.monotonic() - child.started,
                     how=exit_text(code))
