@@ -13,9 +13,9 @@ import shlex
 import signal
 import statistics
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import psutil
@@ -183,7 +183,6 @@ def test_a_runner_that_fails_at_import(tmp_path: Path, daemons: list[Daemon]) ->
 
 
 def _time(stamp: str) -> float:
-    from datetime import datetime
     return datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S.%f").timestamp()
 
 
