@@ -54,6 +54,12 @@ for _ in range(50):                         # one 50 MB line without a newline
 out.write(b"\\nafter the long line\\n")
 out.flush()
 """
+IGNORES_SIGTERM_ALONE = """
+import signal, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+print("up", flush=True)
+time.sleep(1000)
+"""
 SLEEPS = """
 import time
 print("up", flush=True)
@@ -261,7 +267,10 @@ def test_a_runner_flooding_its_output(tmp_path: Path, daemons: list[Daemon]) -> 
 
 
 def test_a_daemon_killed_with_sigkill_leaves_no_runner(tmp_path: Path, daemons: list[Daemon]) -> None:
-    hang = script(tmp_path, "hang", IGNORES_SIGTERM)
+    """The kernel kills each runner when the daemon dies (PR_SET_PDEATHSIG), even one that
+    ignores SIGTERM. (Only the runner's own process: what it started it must end itself,
+    so these runners start nothing.)"""
+    hang = script(tmp_path, "hang", IGNORES_SIGTERM_ALONE)
     sleeper = script(tmp_path, "sleeper", SLEEPS)
     daemon = Daemon(tmp_path / "data", "--no-runner",
                     "--runner", runner_flag("stubborn", sys.executable, hang),
