@@ -8,6 +8,7 @@ runner that imports the client must not load the server.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,6 +19,20 @@ from stigmer_actors.domain.kinds import AGENT, WORKFLOW, Kind
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 """Where ``stigmer-actors serve`` listens, and clients dial, unless told otherwise."""
+
+# What a daemon tells the runner processes it supervises (``serve --runner NAME=COMMAND``),
+# in their environment. The CLI's client commands and ``stigmer-actors runner`` read them.
+ADDRESS_ENV = "STIGMER_ADDR"
+"""The daemon's address (HOST:PORT), where a runner claims and reports."""
+RUNNER_NAME_ENV = "STIGMER_RUNNER_NAME"
+"""The NAME the runner was given: a runner id to claim under."""
+RUNNER_DATA_DIR_ENV = "STIGMER_RUNNER_DATA_DIR"
+"""A directory of its own, under the daemon's data directory, that survives restarts."""
+
+
+def daemon_address() -> str:
+    """Where a client dials by default: ``$STIGMER_ADDR`` if set, else DEFAULT_ADDRESS."""
+    return os.environ.get(ADDRESS_ENV) or DEFAULT_ADDRESS
 
 
 @dataclass(frozen=True)

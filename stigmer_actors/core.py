@@ -10,6 +10,7 @@ send the stored bytes without re-serializing; ``Engine`` wraps it for embedding.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
@@ -57,7 +58,7 @@ class SnapshotPage:
 class Core:
     def __init__(
         self, store: RocksStore, idle_timeout: float, timeouts: Timeouts, metrics: Metrics | None,
-        pool: Pool | None = None,
+        pool: Pool | None = None, no_runner_reason: Callable[[str], str | None] | None = None,
     ) -> None:
         self.store = store
         self.timeouts = timeouts
@@ -76,7 +77,7 @@ class Core:
         self.dispatcher = DispatchActor.start(pool=self.pool)
         self._parts = Parts(
             self.store, self.pool, self.watchdog, self.dispatcher, timeouts, metrics,
-            self.registry.watchers_changed, self.registry.retire_miss,
+            self.registry.watchers_changed, self.registry.retire_miss, no_runner_reason,
         )
         self.rearmed = self._resume_from_store()
 

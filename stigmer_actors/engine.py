@@ -7,7 +7,7 @@ same engine sits behind the gRPC server; embedding it skips the network, not the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from google.protobuf.message import Message
@@ -38,6 +38,9 @@ class Engine:
     PENDING, or IN_PROGRESS without updates, is failed with a message saying why (0: never;
     see ``domain/timeouts.py`` for the per-execution annotations). ``metrics``: record
     Prometheus metrics into this ``Metrics`` (off by default; ``serve`` turns them on).
+    ``no_runner_reason``: called with a kind's name ("agent", "workflow") when a pending
+    timeout fails an execution of that kind; a string it returns replaces the generic
+    "is a runner ... running?" in the error (``serve`` passes its runner supervisor's).
     """
 
     def __init__(
@@ -49,11 +52,13 @@ class Engine:
         pending_timeout: float = Timeouts.pending,
         heartbeat_timeout: float = Timeouts.heartbeat,
         metrics: Metrics | None = None,
+        no_runner_reason: Callable[[str], str | None] | None = None,
     ) -> None:
         timeouts = Timeouts(pending_timeout, heartbeat_timeout)  # refused before opening anything
         self.store = RocksStore(data_dir, durability)
         self.metrics = metrics
-        self.core = Core(self.store, idle_timeout, timeouts, metrics)
+        self.core = Core(self.store, idle_timeout, timeouts, metrics,
+                         no_runner_reason=no_runner_reason)
         self.definitions = DefinitionRegistry(
             self.store, on_apply=lambda: self.core.dispatcher.tell(Redispatch(kinds.WORKFLOW))
         )

@@ -56,7 +56,7 @@ from stigmer_actors.domain.errors import (
 )
 from stigmer_actors.domain.kinds import BY_TAG, Kind
 from stigmer_actors.domain.sizes import check_state_size
-from stigmer_actors.domain.timeouts import Timeouts, deadline, failure_message
+from stigmer_actors.domain.timeouts import PENDING, Timeouts, deadline, failure_message
 from stigmer_actors.domain.transitions import apply_status, apply_update, created
 from stigmer_actors.messages import (
     CHANGES,
@@ -99,6 +99,9 @@ class Parts:
     """Told +n / -n when an actor's number of watchers changes (the registry's count)."""
     retire: Callable[[ExecutionActor], None]
     """Asked to retire an actor that holds no execution and no watchers (a miss)."""
+    no_runner_reason: Callable[[str], str | None] | None = None
+    """Given a kind's name, why no runner of that kind is there, if the caller knows (the
+    daemon's supervisor does): it goes into a pending timeout's error. None: not known."""
 
 
 class ExecutionActor(PooledActor):
@@ -324,13 +327,26 @@ class ExecutionActor(PooledActor):
         if due.at > time.time():
             parts.watchdog.tell(Arm(self._id, due.reason, due.at))  # updates came in since
             return None
-        error = failure_message(reason, due.timeout, kind.name)
+        why = self._no_runner_reason(kind) if reason == PENDING else None
+        error = failure_message(reason, due.timeout, kind.name, why)
         logger.warning("failing execution: {error}", error=error, execution_id=self._id)
         if parts.metrics is not None:
             parts.metrics.watchdog_failures.labels(reason).inc()
         failed = kind.status_cls(phase=phases.FAILED, error=error, completed_at=now_iso())
         apply_status(kind, current, failed)
         return kind, current
+
+    def _no_runner_reason(self, kind: Kind) -> str | None:
+        """The engine's explanation for a missing runner of ``kind``; a hook that fails
+        costs only the explanation (logged), never the expiry."""
+        hook = self._parts.no_runner_reason
+        if hook is None:
+            return None
+        try:
+            return hook(kind.name)
+        except Exception:
+            logger.opt(exception=True).error("no_runner_reason failed", execution_id=self._id)
+            return None
 
     def _persist(self, kind: Kind, execution: Message, data: bytes,
                  base: Snapshot | None | object) -> None:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from google.protobuf import json_format
 
+from stigmer_actors import wire
 from stigmer_actors.cli.output import as_json, details, summary
+from stigmer_actors.cli.watch import follow
 from stigmer_actors.client import StigmerClient
 from stigmer_actors.domain import kinds, phases
 
@@ -32,6 +35,8 @@ def add_parsers(
     a.add_argument("--message", required=True)
     a.add_argument("--agent-id", default="")
     a.add_argument("--session-id", default="")
+    a.add_argument("--watch", action="store_true",
+                   help="then show it live until it ends, as `watch` does (and exit as it does)")
     a.set_defaults(run=run_create_agent)
     w = what.add_parser("workflow", parents=[common])
     ids = w.add_mutually_exclusive_group(required=True)
@@ -70,7 +75,11 @@ def _print(args: argparse.Namespace, execution, long: bool = False) -> None:  # 
 
 
 def run_create_agent(args: argparse.Namespace, client: StigmerClient) -> int:
-    _print(args, client.create_agent(args.message, agent_id=args.agent_id, session_id=args.session_id))
+    created = client.create_agent(args.message, agent_id=args.agent_id, session_id=args.session_id)
+    _print(args, created)
+    if args.watch:
+        sys.stdout.flush()
+        return follow(client, created.metadata.id, args.json)
     return 0
 
 
@@ -135,7 +144,28 @@ def run_runners(args: argparse.Namespace, client: StigmerClient) -> int:
         print(f"{r.runner_id}  {kind}  capacity {r.capacity}  claimed {r.claimed}  holding {held}")
     queued = ", ".join(f"{k} {v}" for k, v in sorted(listing.queued.items()))
     print(f"{len(listing.runners)} runners connected; waiting for a runner: {queued}")
+    if listing.supervised:
+        print("supervised by the daemon:")
+        for r in listing.supervised:
+            print(f"  {supervised_text(r)}  ({r.command})")
+            if r.state != wire.dispatch.RUNNER_RUNNING and r.last_stderr:
+                print(f"    last output: {r.last_stderr[-1]}")
     return 0
+
+
+def supervised_text(r) -> str:  # noqa: ANN001
+    """One supervised runner: name, kind, state, pid, restarts, last exit, uptime."""
+    state = wire.dispatch.RunnerState.Name(r.state).removeprefix("RUNNER_").replace("_", " ").lower()
+    kind = "agent" if r.kind == wire.dispatch.AGENT else "workflow"
+    parts = [f"{r.name} ({kind})", state]
+    if r.pid:
+        parts += [f"pid {r.pid}", f"up {r.uptime_seconds:,.0f} s"]
+    parts.append(f"{r.restarts:,} restarts")
+    if r.HasField("last_exit_code"):
+        parts.append(f"last exit {r.last_exit_code}")
+    if r.output_lines_dropped:
+        parts.append(f"{r.output_lines_dropped:,} output lines not logged")
+    return " · ".join(parts)
 
 
 def run_stats(args: argparse.Namespace, client: StigmerClient) -> int:
@@ -167,4 +197,5 @@ def stats_text(s) -> str:  # noqa: ANN001
         f"requests    {codes}",
         f"watchdog    {watchdog}",
         f"store       {s.store_written_bytes:,} bytes written",
+        *(f"runner      {supervised_text(r)}" for r in s.supervised_runners),
     ])

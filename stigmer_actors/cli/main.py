@@ -10,13 +10,14 @@ import grpc
 from stigmer_actors.cli import commands, run, runner, serve, watch, workflows
 from stigmer_actors.cli.startup import report_store_refusal
 from stigmer_actors.client import StigmerClient
-from stigmer_actors.contract import DEFAULT_ADDRESS
+from stigmer_actors.contract import ADDRESS_ENV, DEFAULT_ADDRESS, daemon_address
 from stigmer_actors.store.open_errors import StoreOpenError
 
 
 def parser() -> argparse.ArgumentParser:
     address = argparse.ArgumentParser(add_help=False)
-    address.add_argument("--address", default=DEFAULT_ADDRESS, help="the daemon's HOST:PORT")
+    address.add_argument("--address", default=daemon_address(), help=f"the daemon's HOST:PORT "
+                         f"(default: ${ADDRESS_ENV} if set, else {DEFAULT_ADDRESS})")
     common = argparse.ArgumentParser(add_help=False, parents=[address])
     common.add_argument("--json", action="store_true", help="machine-readable output")
     top = argparse.ArgumentParser(prog="stigmer-actors", description=__doc__)

@@ -2,12 +2,15 @@
 
 The same ``WorkflowRunner`` that ``serve`` starts, claiming from a daemon elsewhere; its
 run progress lives in its own RocksDB data dir (``--data-dir``), so a restarted runner
-resumes its runs.
+resumes its runs. Supervised by a daemon (``serve --runner workflows="stigmer-actors
+runner"``), it takes the address, its name and its data directory from the environment the
+daemon gives it (``supervisor/environment.py``).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import threading
 from pathlib import Path
@@ -15,18 +18,28 @@ from pathlib import Path
 from loguru import logger
 
 from stigmer_actors import logs
-from stigmer_actors.cli.serve import add_runner_options, default_data_dir
-from stigmer_actors.contract import DEFAULT_ADDRESS
+from stigmer_actors.cli.serve import STOP_POLL, add_runner_options, default_data_dir
+from stigmer_actors.contract import (
+    ADDRESS_ENV,
+    DEFAULT_ADDRESS,
+    RUNNER_DATA_DIR_ENV,
+    RUNNER_NAME_ENV,
+    daemon_address,
+)
 from stigmer_actors.runner.service import WorkflowRunner
 from stigmer_actors.store.rocks import RocksStore
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("runner", help="run workflow executions for a daemon")
-    p.add_argument("--address", default=DEFAULT_ADDRESS, help="the daemon's HOST:PORT")
-    p.add_argument("--data-dir", type=Path, default=None,
-                   help="where run progress is kept (default: <serve's default>-runner)")
-    p.add_argument("--runner-id", default="workflow-runner")
+    p.add_argument("--address", default=daemon_address(),
+                   help=f"the daemon's HOST:PORT (default: ${ADDRESS_ENV} if set, else {DEFAULT_ADDRESS})")
+    data_dir = os.environ.get(RUNNER_DATA_DIR_ENV)
+    p.add_argument("--data-dir", type=Path, default=Path(data_dir) if data_dir else None,
+                   help=f"where run progress is kept (default: ${RUNNER_DATA_DIR_ENV} if set, "
+                        "else <serve's default>-runner)")
+    p.add_argument("--runner-id", default=os.environ.get(RUNNER_NAME_ENV) or "workflow-runner",
+                   help=f"the name it claims under (default: ${RUNNER_NAME_ENV} if set, else workflow-runner)")
     add_runner_options(p)
     p.add_argument("--log-level", default="INFO")
     p.set_defaults(run=run)
@@ -43,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
                             inactivity_timeout=args.inactivity_timeout).start()
     logger.info("runner {runner} claiming workflows from {address}, progress in {data_dir}",
                 runner=args.runner_id, address=args.address, data_dir=data_dir)
-    stop.wait()
+    while not stop.wait(STOP_POLL):  # not a bare wait(): see serve.run on signals and threads
+        pass
     runner.stop()
     store.close()
     return 0

@@ -25,6 +25,10 @@ from stigmer_actors.observability import Metrics
 from stigmer_actors.observability.http import MetricsEndpoint
 from stigmer_actors.runner.service import DEFAULT_INACTIVITY_TIMEOUT, DEFAULT_WORKERS, WorkflowRunner
 from stigmer_actors.store.rocks import DURABILITIES
+from stigmer_actors.supervisor import RestartPolicy, RunnerSpec, Supervisor, parse_runner
+from stigmer_actors.supervisor.policy import CRASH_LOOP_EXITS, CRASH_LOOP_WINDOW, DEFAULT_BACKOFF, MAX_BACKOFF
+from stigmer_actors.supervisor.spec import check_runners
+from stigmer_actors.supervisor.supervisor import DEFAULT_GRACE, MAX_GRACE
 
 
 def default_data_dir() -> Path:
@@ -66,9 +70,40 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                    help="serve Prometheus metrics at http://HOST:PORT/metrics (off by default)")
     p.add_argument("--no-runner", action="store_true",
                    help="do not run workflow executions here (leave them to external runners)")
+    p.add_argument("--runner", action=_AddRunner, type=_runner_spec, default=[], metavar="NAME=COMMAND",
+                   help="start COMMAND as a runner process, restart it when it exits, stop it on "
+                        "exit (repeatable; a NAME starting with 'workflow' serves workflow "
+                        "executions, any other agent executions)")
+    p.add_argument("--runner-grace", type=bounded(float, 0, MAX_GRACE, " seconds"), default=DEFAULT_GRACE,
+                   metavar="SECONDS", help="on shutdown, seconds runners get after SIGTERM before "
+                                           f"SIGKILL (default {DEFAULT_GRACE:g}, at most {MAX_GRACE:g})")
+    p.add_argument("--runner-backoff", type=bounded(float, 0, MAX_BACKOFF, " seconds"),
+                   default=DEFAULT_BACKOFF, metavar="SECONDS",
+                   help="delay before restarting a runner that exited, doubled for each exit "
+                        f"within {CRASH_LOOP_WINDOW:g} s (default {DEFAULT_BACKOFF:g}, at most "
+                        f"{MAX_BACKOFF:g}); the {CRASH_LOOP_EXITS}th exit there marks it failed")
     add_runner_options(p)
     p.add_argument("--log-level", default="INFO")
     p.set_defaults(run=run)
+
+
+def _runner_spec(text: str) -> RunnerSpec:
+    try:
+        return parse_runner(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+class _AddRunner(argparse.Action):
+    """Appends a ``--runner``, refusing a NAME given twice (one usage line, exit 2)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):  # noqa: ANN001, ANN204
+        specs = [*getattr(namespace, self.dest), values]
+        try:
+            check_runners(specs)
+        except ValueError as error:
+            raise argparse.ArgumentError(self, str(error)) from None
+        setattr(namespace, self.dest, specs)
 
 
 def connection_bound(open_files: int) -> int:
@@ -85,6 +120,10 @@ def run(args: argparse.Namespace) -> int:
     """Serve until SIGTERM or SIGINT. A store that will not open raises StoreOpenError
     (``cli/main.py`` reports it); every other refusal is reported here.
 
+    Runner processes (``--runner``) start once the server listens and stop first, each
+    within ``--runner-grace`` (``stigmer_actors/supervisor``): the daemon returns only after
+    they are reaped.
+
     The main thread waits for the stop with a timeout, not forever: a signal delivered to
     one of grpc's or RocksDB's threads runs its Python handler only when the main thread
     next runs Python code, and a main thread blocked in ``Event.wait()`` never would (one
@@ -98,17 +137,19 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: stop.set())
     max_connections = connection_bound(raise_open_file_limit())
     logger.debug("at most {count} client connections", count=max_connections)
+    supervisor = Supervisor(args.runner, RestartPolicy(args.runner_backoff), args.runner_grace)
     engine = Engine(
         data_dir,
         durability=args.durability,
         pending_timeout=args.pending_timeout,
         heartbeat_timeout=args.heartbeat_timeout,
         metrics=Metrics(),
+        no_runner_reason=supervisor.no_runner_reason,
     )
     endpoint = None
     try:
         server = EdgeServer(engine, args.address, args.max_streams, args.max_message_bytes,
-                            max_connections).start()
+                            max_connections, supervised=supervisor.wire_states).start()
         if args.metrics_address:
             endpoint = MetricsEndpoint(args.metrics_address, engine.core.metrics)
             logger.info("metrics at {url}", url=endpoint.url)
@@ -121,6 +162,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_runner:
         runner = WorkflowRunner(_loopback(server.address), engine.store, runner_id="serve",
                                 workers=args.workers, inactivity_timeout=args.inactivity_timeout).start()
+    supervisor.start(_loopback(server.address), data_dir.absolute())
     logger.info(
         "listening on {address}, data in {data_dir} ({durability} durability)",
         address=server.address,
@@ -129,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
     )
     while not stop.wait(STOP_POLL):
         pass
+    supervisor.stop()  # first, while the server still takes the runners' last reports
     if runner is not None:
         runner.stop()
     logger.info("shutting down: ending {streams} open streams", streams=server.streams.count)

@@ -1,8 +1,8 @@
 """``stigmer-actors watch ID``: the execution live, until it ends.
 
 On a terminal it redraws a rich view in place (phase, tasks with status and timings, or
-messages, tool calls and todos); piped, it prints one line per state (or JSON with
-``--json``). Exit code: 0 COMPLETED, 1 FAILED, 3 CANCELLED, 4 deleted while watched.
+messages, tool calls and todos); piped, it prints one line per state and under it what
+changed (tasks; new messages, tool calls, todos), or JSON with ``--json``. Exit code: 0 COMPLETED, 1 FAILED, 3 CANCELLED, 4 deleted while watched.
 """
 
 from __future__ import annotations
@@ -31,35 +31,62 @@ def add_parser(commands: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 
 def run(args: argparse.Namespace, client: StigmerClient) -> int:
+    return follow(client, args.id, args.json)
+
+
+def follow(client: StigmerClient, execution_id: str, as_json_lines: bool) -> int:
+    """Show the execution live until it ends; the exit code for how it ended."""
     console = Console()
     last: Message | None = None
-    stream = client.watch(args.id)
-    if console.is_terminal and not args.json:
+    stream = client.watch(execution_id)
+    if console.is_terminal and not as_json_lines:
         with Live(console=console, auto_refresh=False) as live:
             for last in stream:
                 live.update(render(last), refresh=True)
     else:
-        shown: dict[str, int] = {}
+        shown: dict[str, object] = {}
         for last in stream:
-            print(as_json(last) if args.json else summary(last) + _task_changes(last, shown), flush=True)
+            print(as_json(last) if as_json_lines else summary(last) + _changes(last, shown), flush=True)
     if last is None or not phases.is_terminal(last.status.phase):
-        print(f"{args.id} was deleted while watched", file=sys.stderr)
+        print(f"{execution_id} was deleted while watched", file=sys.stderr)
         return EXIT_DELETED
     if last.status.error:
         print(f"error: {last.status.error}", file=sys.stderr)
     return EXIT_CODES[last.status.phase]
 
 
-def _task_changes(execution: Message, shown: dict[str, int]) -> str:
-    """Lines for the workflow tasks whose status changed since the last state printed."""
+def _changes(execution: Message, shown: dict[str, object]) -> str:
+    """Lines for what changed since the last state printed: workflow tasks whose status
+    changed; an agent's new messages, and tool calls and todos whose status changed."""
+    s = execution.status
     lines = []
-    for t in getattr(execution.status, "tasks", ()):
-        if shown.get(t.task_id) != t.status:
-            shown[t.task_id] = t.status
-            status = t.DESCRIPTOR.fields_by_name["status"].enum_type.values_by_number[t.status].name
+    for t in getattr(s, "tasks", ()):
+        if _changed(shown, f"task {t.task_id}", t.status):
             error = f"  {t.error}" if t.error else ""
-            lines.append(f"\n  {t.task_id}  {status.removeprefix('WORKFLOW_TASK_')}{error}")
-    return "".join(lines)
+            lines.append(f"  {t.task_id}  {_enum(t, 'status', 'WORKFLOW_TASK_')}{error}")
+    if execution.kind == "AgentExecution":
+        for i, m in enumerate(s.messages):
+            if _changed(shown, f"message {i}", m.content):
+                lines.append(f"  > {m.content[:200]}")
+        for c in s.tool_calls:
+            if _changed(shown, f"tool {c.id}", c.status):
+                lines.append(f"  tool call {c.name or c.id}  {_enum(c, 'status', 'TOOL_CALL_')}")
+        for todo in s.todos.values():
+            if _changed(shown, f"todo {todo.id}", todo.status):
+                lines.append(f"  todo {todo.content}  {_enum(todo, 'status', 'TODO_')}")
+    return "".join("\n" + line for line in lines)
+
+
+def _changed(shown: dict[str, object], key: str, value: object) -> bool:
+    if shown.get(key) == value:
+        return False
+    shown[key] = value
+    return True
+
+
+def _enum(message: Message, field: str, prefix: str) -> str:
+    descriptor = message.DESCRIPTOR.fields_by_name[field].enum_type
+    return descriptor.values_by_number[getattr(message, field)].name.removeprefix(prefix)
 
 
 def render(execution: Message) -> Group:

@@ -93,12 +93,17 @@ def deadline(execution: Message, defaults: Timeouts) -> Deadline | None:
     return Deadline(reason, timeout, since.ToNanoseconds() / 1e9 + timeout)
 
 
-def failure_message(reason: str, timeout: float, kind_name: str) -> str:
-    """What the watchers read in ``status.error``: what happened, and what to check."""
+def failure_message(reason: str, timeout: float, kind_name: str, why: str | None = None) -> str:
+    """What the watchers read in ``status.error``: what happened, and what to check.
+
+    ``why``, for a pending timeout: what is known about the missing runner (the daemon's
+    supervisor says which of its runners is down, and its last output); without it the
+    message asks the reader to check.
+    """
     if reason == PENDING:
         return (
             f"no runner picked up this execution within {timeout:g} s: "
-            f"is a runner for {kind_name} executions running and connected?"
+            + (why or f"is a runner for {kind_name} executions running and connected?")
         )
     return (
         f"the runner stopped sending updates: none for {timeout:g} s while IN_PROGRESS "

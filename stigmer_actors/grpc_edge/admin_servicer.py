@@ -6,6 +6,7 @@ import grpc
 
 from stigmer_actors import wire
 from stigmer_actors.domain.errors import FailedPrecondition
+from stigmer_actors.grpc_edge.dispatch_servicer import Supervised
 from stigmer_actors.grpc_edge.handlers import unary
 from stigmer_actors.observability import Metrics
 from stigmer_actors.observability.summary import stats
@@ -13,11 +14,11 @@ from stigmer_actors.observability.summary import stats
 SERVICE = wire.admin.DESCRIPTOR.services_by_name["Admin"].full_name
 
 
-def admin_handler(metrics: Metrics | None) -> grpc.GenericRpcHandler:
+def admin_handler(metrics: Metrics | None, supervised: Supervised = lambda: []) -> grpc.GenericRpcHandler:
     def stats_(request, context):  # noqa: ANN001, ANN202
         if metrics is None:
             raise FailedPrecondition("metrics are off in this server's engine")
-        return stats(metrics).SerializeToString()
+        return stats(metrics, supervised()).SerializeToString()
 
     return grpc.method_handlers_generic_handler(
         SERVICE, {"stats": unary("Admin.stats", stats_, wire.admin.StatsRequest)}

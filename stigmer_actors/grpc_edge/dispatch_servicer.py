@@ -1,4 +1,5 @@
-"""RunnerDispatch: ``claim`` streams PENDING executions to runners; ``listRunners`` shows them.
+"""RunnerDispatch: ``claim`` streams PENDING executions to runners; ``listRunners`` shows them,
+and the runner processes the daemon supervises (connected or not).
 
 A claim stream counts against the same stream bound as subscribe streams (it holds a pool
 thread the same way) and ends with OK on server shutdown. When the runner's connection goes
@@ -7,9 +8,10 @@ away, the DispatchActor gives what it held (still PENDING) to another runner.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import grpc
+from google.protobuf.message import Message
 from pykka import ActorRef
 
 from stigmer_actors.actors.dispatch import Connect, Disconnect, ListRunners, RunnerSlot
@@ -32,8 +34,13 @@ MAX_CAPACITY = 1000
 """Executions one runner may hold at once: what it holds is kept from every other runner."""
 
 
+Supervised = Callable[[], Sequence[Message]]
+"""The ``SupervisedRunner`` messages of the runner processes the daemon supervises, now."""
+
+
 def dispatch_handler(
-    core: Core, dispatcher: ActorRef, streams: OpenStreams, definitions: DefinitionRegistry
+    core: Core, dispatcher: ActorRef, streams: OpenStreams, definitions: DefinitionRegistry,
+    supervised: Supervised = lambda: [],
 ) -> grpc.GenericRpcHandler:
     def claim(request, context: grpc.ServicerContext) -> Iterator[bytes]:  # noqa: ANN001
         kind = _KINDS.get(request.kind)
@@ -74,7 +81,7 @@ def dispatch_handler(
 
     def list_runners(request, context):  # noqa: ANN001, ANN202
         runners, queued = dispatcher.ask(ListRunners())
-        reply = dispatch.RunnerList(queued=queued)
+        reply = dispatch.RunnerList(queued=queued, supervised=supervised())
         for r in runners:
             reply.runners.add(runner_id=r.runner_id, kind=_WIRE_KIND[r.kind], capacity=r.capacity,
                               holding=r.holding, claimed=r.claimed)

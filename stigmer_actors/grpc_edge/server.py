@@ -36,7 +36,7 @@ from stigmer_actors.grpc_edge.definitions_servicer import SERVICE as DEFINITIONS
 from stigmer_actors.grpc_edge.definitions_servicer import definitions_handler
 from stigmer_actors.contract import DEFAULT_ADDRESS, WIRE_KINDS
 from stigmer_actors.grpc_edge.dispatch_servicer import SERVICE as DISPATCH_SERVICE
-from stigmer_actors.grpc_edge.dispatch_servicer import dispatch_handler
+from stigmer_actors.grpc_edge.dispatch_servicer import Supervised, dispatch_handler
 from stigmer_actors.grpc_edge.metrics_interceptor import MetricsInterceptor
 from stigmer_actors.grpc_edge.query_servicer import query_handler
 from stigmer_actors.grpc_edge.streams import OpenStreams
@@ -63,8 +63,12 @@ class EdgeServer:
         max_streams: int = DEFAULT_MAX_STREAMS,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        supervised: Supervised | None = None,
     ) -> None:
+        """``supervised``: the runner processes this daemon supervises, as ``listRunners``
+        and ``stats`` show them (``serve --runner``; none by default)."""
         self.engine = engine
+        supervised = supervised or (lambda: [])
         self.streams = OpenStreams(max_streams)
         # Metrics are the engine's choice (``serve`` always has them); without them there is
         # nothing to count RPCs into and ``stats`` says so.
@@ -100,10 +104,11 @@ class EdgeServer:
             )
             services += [wk.command_service, wk.query_service]
         self._server.add_generic_rpc_handlers(
-            (dispatch_handler(engine.core, engine.core.dispatcher, self.streams, engine.definitions),)
+            (dispatch_handler(engine.core, engine.core.dispatcher, self.streams, engine.definitions,
+                              supervised),)
         )
         self._server.add_generic_rpc_handlers(
-            (admin_handler(metrics), definitions_handler(engine.definitions))
+            (admin_handler(metrics, supervised), definitions_handler(engine.definitions))
         )
         services += [DISPATCH_SERVICE, ADMIN_SERVICE, DEFINITIONS_SERVICE]
         self._health = health.HealthServicer()

@@ -8,14 +8,17 @@ Prometheus ``histogram_quantile`` would compute them.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 
+from google.protobuf.message import Message
 from prometheus_client.core import Metric
 
 from stigmer_actors import wire
 from stigmer_actors.observability.metrics import STEPS, Metrics
 
 
-def stats(metrics: Metrics) -> wire.admin.Stats:
+def stats(metrics: Metrics, supervised: Iterable[Message] = ()) -> wire.admin.Stats:
+    """The summary, with the ``SupervisedRunner`` states of the daemon's runner processes."""
     families = {f.name: f for f in metrics.registry.collect()}
 
     def value(name: str) -> int:
@@ -37,6 +40,7 @@ def stats(metrics: Metrics) -> wire.admin.Stats:
         states_coalesced=value("stigmer_coalesced_states"),
         slowest_subscriber_lag=value("stigmer_slowest_subscriber_lag_versions"),
         store_written_bytes=value("stigmer_store_written_bytes"),
+        supervised_runners=supervised,
     )
     for step in STEPS:
         count = _sample(steps, "_count", step=step)

@@ -22,9 +22,10 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from stigmer_actors._proto.ai.stigmer.actors.v1 import dispatch_pb2 as ai_dot_stigmer_dot_actors_dot_v1_dot_dispatch__pb2
 
 
-DESCRIPTOR = _POOL.AddSerializedFile(b'\n ai/stigmer/actors/v1/admin.proto\x12\x14\x61i.stigmer.actors.v1\"\x0e\n\x0cStatsRequest\"\xcb\x05\n\x05Stats\x12\x16\n\x0euptime_seconds\x18\x01 \x01(\x01\x12\x13\n\x0blive_actors\x18\x02 \x01(\x03\x12\x16\n\x0e\x61\x63tors_spawned\x18\x03 \x01(\x03\x12\x16\n\x0e\x61\x63tors_evicted\x18\x04 \x01(\x03\x12\x16\n\x0estatus_updates\x18\x05 \x01(\x03\x12\x15\n\rupdate_p50_ms\x18\x06 \x01(\x01\x12\x15\n\rupdate_p99_ms\x18\x07 \x01(\x01\x12\x41\n\x0cstep_mean_ms\x18\x08 \x03(\x0b\x32+.ai.stigmer.actors.v1.Stats.StepMeanMsEntry\x12\x1a\n\x12open_subscriptions\x18\t \x01(\x03\x12\x14\n\x0copen_streams\x18\n \x01(\x03\x12\x17\n\x0fstreams_refused\x18\x0b \x01(\x03\x12\x18\n\x10states_coalesced\x18\x0c \x01(\x03\x12\x1e\n\x16slowest_subscriber_lag\x18\r \x01(\x03\x12I\n\x10requests_by_code\x18\x0e \x03(\x0b\x32/.ai.stigmer.actors.v1.Stats.RequestsByCodeEntry\x12L\n\x11watchdog_failures\x18\x0f \x03(\x0b\x32\x31.ai.stigmer.actors.v1.Stats.WatchdogFailuresEntry\x12\x1b\n\x13store_written_bytes\x18\x10 \x01(\x03\x1a\x31\n\x0fStepMeanMsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a\x35\n\x13RequestsByCodeEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x1a\x37\n\x15WatchdogFailuresEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x32Q\n\x05\x41\x64min\x12H\n\x05stats\x12\".ai.stigmer.actors.v1.StatsRequest\x1a\x1b.ai.stigmer.actors.v1.Statsb\x06proto3')
+DESCRIPTOR = _POOL.AddSerializedFile(b'\n ai/stigmer/actors/v1/admin.proto\x12\x14\x61i.stigmer.actors.v1\x1a#ai/stigmer/actors/v1/dispatch.proto\"\x0e\n\x0cStatsRequest\"\x8f\x06\n\x05Stats\x12\x16\n\x0euptime_seconds\x18\x01 \x01(\x01\x12\x13\n\x0blive_actors\x18\x02 \x01(\x03\x12\x16\n\x0e\x61\x63tors_spawned\x18\x03 \x01(\x03\x12\x16\n\x0e\x61\x63tors_evicted\x18\x04 \x01(\x03\x12\x16\n\x0estatus_updates\x18\x05 \x01(\x03\x12\x15\n\rupdate_p50_ms\x18\x06 \x01(\x01\x12\x15\n\rupdate_p99_ms\x18\x07 \x01(\x01\x12\x41\n\x0cstep_mean_ms\x18\x08 \x03(\x0b\x32+.ai.stigmer.actors.v1.Stats.StepMeanMsEntry\x12\x1a\n\x12open_subscriptions\x18\t \x01(\x03\x12\x14\n\x0copen_streams\x18\n \x01(\x03\x12\x17\n\x0fstreams_refused\x18\x0b \x01(\x03\x12\x18\n\x10states_coalesced\x18\x0c \x01(\x03\x12\x1e\n\x16slowest_subscriber_lag\x18\r \x01(\x03\x12I\n\x10requests_by_code\x18\x0e \x03(\x0b\x32/.ai.stigmer.actors.v1.Stats.RequestsByCodeEntry\x12L\n\x11watchdog_failures\x18\x0f \x03(\x0b\x32\x31.ai.stigmer.actors.v1.Stats.WatchdogFailuresEntry\x12\x1b\n\x13store_written_bytes\x18\x10 \x01(\x03\x12\x42\n\x12supervised_runners\x18\x11 \x03(\x0b\x32&.ai.stigmer.actors.v1.SupervisedRunner\x1a\x31\n\x0fStepMeanMsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a\x35\n\x13RequestsByCodeEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x1a\x37\n\x15WatchdogFailuresEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x32Q\n\x05\x41\x64min\x12H\n\x05stats\x12\".ai.stigmer.actors.v1.StatsRequest\x1a\x1b.ai.stigmer.actors.v1.Statsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,16 +38,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_STATS_REQUESTSBYCODEENTRY']._serialized_options = b'8\001'
   _globals['_STATS_WATCHDOGFAILURESENTRY']._loaded_options = None
   _globals['_STATS_WATCHDOGFAILURESENTRY']._serialized_options = b'8\001'
-  _globals['_STATSREQUEST']._serialized_start=58
-  _globals['_STATSREQUEST']._serialized_end=72
-  _globals['_STATS']._serialized_start=75
-  _globals['_STATS']._serialized_end=790
-  _globals['_STATS_STEPMEANMSENTRY']._serialized_start=629
-  _globals['_STATS_STEPMEANMSENTRY']._serialized_end=678
-  _globals['_STATS_REQUESTSBYCODEENTRY']._serialized_start=680
-  _globals['_STATS_REQUESTSBYCODEENTRY']._serialized_end=733
-  _globals['_STATS_WATCHDOGFAILURESENTRY']._serialized_start=735
-  _globals['_STATS_WATCHDOGFAILURESENTRY']._serialized_end=790
-  _globals['_ADMIN']._serialized_start=792
-  _globals['_ADMIN']._serialized_end=873
+  _globals['_STATSREQUEST']._serialized_start=95
+  _globals['_STATSREQUEST']._serialized_end=109
+  _globals['_STATS']._serialized_start=112
+  _globals['_STATS']._serialized_end=895
+  _globals['_STATS_STEPMEANMSENTRY']._serialized_start=734
+  _globals['_STATS_STEPMEANMSENTRY']._serialized_end=783
+  _globals['_STATS_REQUESTSBYCODEENTRY']._serialized_start=785
+  _globals['_STATS_REQUESTSBYCODEENTRY']._serialized_end=838
+  _globals['_STATS_WATCHDOGFAILURESENTRY']._serialized_start=840
+  _globals['_STATS_WATCHDOGFAILURESENTRY']._serialized_end=895
+  _globals['_ADMIN']._serialized_start=897
+  _globals['_ADMIN']._serialized_end=978
 # @@protoc_insertion_point(module_scope)

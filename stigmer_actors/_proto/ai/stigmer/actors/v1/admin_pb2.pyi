@@ -1,8 +1,9 @@
+from stigmer_actors._proto.ai.stigmer.actors.v1 import dispatch_pb2 as _dispatch_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
-from typing import ClassVar as _ClassVar, Optional as _Optional
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -11,7 +12,7 @@ class StatsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class Stats(_message.Message):
-    __slots__ = ("uptime_seconds", "live_actors", "actors_spawned", "actors_evicted", "status_updates", "update_p50_ms", "update_p99_ms", "step_mean_ms", "open_subscriptions", "open_streams", "streams_refused", "states_coalesced", "slowest_subscriber_lag", "requests_by_code", "watchdog_failures", "store_written_bytes")
+    __slots__ = ("uptime_seconds", "live_actors", "actors_spawned", "actors_evicted", "status_updates", "update_p50_ms", "update_p99_ms", "step_mean_ms", "open_subscriptions", "open_streams", "streams_refused", "states_coalesced", "slowest_subscriber_lag", "requests_by_code", "watchdog_failures", "store_written_bytes", "supervised_runners")
     class StepMeanMsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -49,6 +50,7 @@ class Stats(_message.Message):
     REQUESTS_BY_CODE_FIELD_NUMBER: _ClassVar[int]
     WATCHDOG_FAILURES_FIELD_NUMBER: _ClassVar[int]
     STORE_WRITTEN_BYTES_FIELD_NUMBER: _ClassVar[int]
+    SUPERVISED_RUNNERS_FIELD_NUMBER: _ClassVar[int]
     uptime_seconds: float
     live_actors: int
     actors_spawned: int
@@ -65,4 +67,5 @@ class Stats(_message.Message):
     requests_by_code: _containers.ScalarMap[str, int]
     watchdog_failures: _containers.ScalarMap[str, int]
     store_written_bytes: int
-    def __init__(self, uptime_seconds: _Optional[float] = ..., live_actors: _Optional[int] = ..., actors_spawned: _Optional[int] = ..., actors_evicted: _Optional[int] = ..., status_updates: _Optional[int] = ..., update_p50_ms: _Optional[float] = ..., update_p99_ms: _Optional[float] = ..., step_mean_ms: _Optional[_Mapping[str, float]] = ..., open_subscriptions: _Optional[int] = ..., open_streams: _Optional[int] = ..., streams_refused: _Optional[int] = ..., states_coalesced: _Optional[int] = ..., slowest_subscriber_lag: _Optional[int] = ..., requests_by_code: _Optional[_Mapping[str, int]] = ..., watchdog_failures: _Optional[_Mapping[str, int]] = ..., store_written_bytes: _Optional[int] = ...) -> None: ...
+    supervised_runners: _containers.RepeatedCompositeFieldContainer[_dispatch_pb2.SupervisedRunner]
+    def __init__(self, uptime_seconds: _Optional[float] = ..., live_actors: _Optional[int] = ..., actors_spawned: _Optional[int] = ..., actors_evicted: _Optional[int] = ..., status_updates: _Optional[int] = ..., update_p50_ms: _Optional[float] = ..., update_p99_ms: _Optional[float] = ..., step_mean_ms: _Optional[_Mapping[str, float]] = ..., open_subscriptions: _Optional[int] = ..., open_streams: _Optional[int] = ..., streams_refused: _Optional[int] = ..., states_coalesced: _Optional[int] = ..., slowest_subscriber_lag: _Optional[int] = ..., requests_by_code: _Optional[_Mapping[str, int]] = ..., watchdog_failures: _Optional[_Mapping[str, int]] = ..., store_written_bytes: _Optional[int] = ..., supervised_runners: _Optional[_Iterable[_Union[_dispatch_pb2.SupervisedRunner, _Mapping]]] = ...) -> None: ...

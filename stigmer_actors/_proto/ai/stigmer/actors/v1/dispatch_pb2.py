@@ -26,7 +26,7 @@ from stigmer_actors._proto.ai.stigmer.agentic.agentexecution.v1 import api_pb2 a
 from stigmer_actors._proto.ai.stigmer.agentic.workflowexecution.v1 import api_pb2 as ai_dot_stigmer_dot_agentic_dot_workflowexecution_dot_v1_dot_api__pb2
 
 
-DESCRIPTOR = _POOL.AddSerializedFile(b'\n#ai/stigmer/actors/v1/dispatch.proto\x12\x14\x61i.stigmer.actors.v1\x1a.ai/stigmer/agentic/agentexecution/v1/api.proto\x1a\x31\x61i/stigmer/agentic/workflowexecution/v1/api.proto\"\x86\x01\n\x0c\x43laimRequest\x12\x31\n\x04kind\x18\x01 \x01(\x0e\x32#.ai.stigmer.actors.v1.ExecutionKind\x12\x11\n\trunner_id\x18\x02 \x01(\t\x12\x10\n\x08\x63\x61pacity\x18\x03 \x01(\x05\x12\x1e\n\x16\x64\x65\x66ined_workflows_only\x18\x04 \x01(\x08\"\xb6\x01\n\x10\x43laimedExecution\x12\x45\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x34.ai.stigmer.agentic.agentexecution.v1.AgentExecutionH\x00\x12N\n\x08workflow\x18\x02 \x01(\x0b\x32:.ai.stigmer.agentic.workflowexecution.v1.WorkflowExecutionH\x00\x42\x0b\n\texecution\"\x14\n\x12ListRunnersRequest\"\x86\x01\n\nRunnerInfo\x12\x11\n\trunner_id\x18\x01 \x01(\t\x12\x31\n\x04kind\x18\x02 \x01(\x0e\x32#.ai.stigmer.actors.v1.ExecutionKind\x12\x10\n\x08\x63\x61pacity\x18\x03 \x01(\x05\x12\x0f\n\x07holding\x18\x04 \x03(\t\x12\x0f\n\x07\x63laimed\x18\x05 \x01(\x03\"\xac\x01\n\nRunnerList\x12\x31\n\x07runners\x18\x01 \x03(\x0b\x32 .ai.stigmer.actors.v1.RunnerInfo\x12<\n\x06queued\x18\x02 \x03(\x0b\x32,.ai.stigmer.actors.v1.RunnerList.QueuedEntry\x1a-\n\x0bQueuedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01*H\n\rExecutionKind\x12\x1e\n\x1a\x45XECUTION_KIND_UNSPECIFIED\x10\x00\x12\t\n\x05\x41GENT\x10\x01\x12\x0c\n\x08WORKFLOW\x10\x02\x32\xc2\x01\n\x0eRunnerDispatch\x12U\n\x05\x63laim\x12\".ai.stigmer.actors.v1.ClaimRequest\x1a&.ai.stigmer.actors.v1.ClaimedExecution0\x01\x12Y\n\x0blistRunners\x12(.ai.stigmer.actors.v1.ListRunnersRequest\x1a .ai.stigmer.actors.v1.RunnerListb\x06proto3')
+DESCRIPTOR = _POOL.AddSerializedFile(b'\n#ai/stigmer/actors/v1/dispatch.proto\x12\x14\x61i.stigmer.actors.v1\x1a.ai/stigmer/agentic/agentexecution/v1/api.proto\x1a\x31\x61i/stigmer/agentic/workflowexecution/v1/api.proto\"\x86\x01\n\x0c\x43laimRequest\x12\x31\n\x04kind\x18\x01 \x01(\x0e\x32#.ai.stigmer.actors.v1.ExecutionKind\x12\x11\n\trunner_id\x18\x02 \x01(\t\x12\x10\n\x08\x63\x61pacity\x18\x03 \x01(\x05\x12\x1e\n\x16\x64\x65\x66ined_workflows_only\x18\x04 \x01(\x08\"\xb6\x01\n\x10\x43laimedExecution\x12\x45\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x34.ai.stigmer.agentic.agentexecution.v1.AgentExecutionH\x00\x12N\n\x08workflow\x18\x02 \x01(\x0b\x32:.ai.stigmer.agentic.workflowexecution.v1.WorkflowExecutionH\x00\x42\x0b\n\texecution\"\x14\n\x12ListRunnersRequest\"\x86\x01\n\nRunnerInfo\x12\x11\n\trunner_id\x18\x01 \x01(\t\x12\x31\n\x04kind\x18\x02 \x01(\x0e\x32#.ai.stigmer.actors.v1.ExecutionKind\x12\x10\n\x08\x63\x61pacity\x18\x03 \x01(\x05\x12\x0f\n\x07holding\x18\x04 \x03(\t\x12\x0f\n\x07\x63laimed\x18\x05 \x01(\x03\"\xe8\x01\n\nRunnerList\x12\x31\n\x07runners\x18\x01 \x03(\x0b\x32 .ai.stigmer.actors.v1.RunnerInfo\x12<\n\x06queued\x18\x02 \x03(\x0b\x32,.ai.stigmer.actors.v1.RunnerList.QueuedEntry\x12:\n\nsupervised\x18\x03 \x03(\x0b\x32&.ai.stigmer.actors.v1.SupervisedRunner\x1a-\n\x0bQueuedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"\xb0\x02\n\x10SupervisedRunner\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x31\n\x04kind\x18\x02 \x01(\x0e\x32#.ai.stigmer.actors.v1.ExecutionKind\x12\x0f\n\x07\x63ommand\x18\x03 \x01(\t\x12\x30\n\x05state\x18\x04 \x01(\x0e\x32!.ai.stigmer.actors.v1.RunnerState\x12\x0b\n\x03pid\x18\x05 \x01(\x05\x12\x10\n\x08restarts\x18\x06 \x01(\x05\x12\x1b\n\x0elast_exit_code\x18\x07 \x01(\x05H\x00\x88\x01\x01\x12\x16\n\x0euptime_seconds\x18\x08 \x01(\x01\x12\x13\n\x0blast_stderr\x18\t \x03(\t\x12\x1c\n\x14output_lines_dropped\x18\n \x01(\x03\x42\x11\n\x0f_last_exit_code*H\n\rExecutionKind\x12\x1e\n\x1a\x45XECUTION_KIND_UNSPECIFIED\x10\x00\x12\t\n\x05\x41GENT\x10\x01\x12\x0c\n\x08WORKFLOW\x10\x02*\x93\x01\n\x0bRunnerState\x12\x1c\n\x18RUNNER_STATE_UNSPECIFIED\x10\x00\x12\x13\n\x0fRUNNER_STARTING\x10\x01\x12\x12\n\x0eRUNNER_RUNNING\x10\x02\x12\x16\n\x12RUNNER_BACKING_OFF\x10\x03\x12\x11\n\rRUNNER_FAILED\x10\x04\x12\x12\n\x0eRUNNER_STOPPED\x10\x05\x32\xc2\x01\n\x0eRunnerDispatch\x12U\n\x05\x63laim\x12\".ai.stigmer.actors.v1.ClaimRequest\x1a&.ai.stigmer.actors.v1.ClaimedExecution0\x01\x12Y\n\x0blistRunners\x12(.ai.stigmer.actors.v1.ListRunnersRequest\x1a .ai.stigmer.actors.v1.RunnerListb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,8 +35,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_RUNNERLIST_QUEUEDENTRY']._loaded_options = None
   _globals['_RUNNERLIST_QUEUEDENTRY']._serialized_options = b'8\001'
-  _globals['_EXECUTIONKIND']._serialized_start=816
-  _globals['_EXECUTIONKIND']._serialized_end=888
+  _globals['_EXECUTIONKIND']._serialized_start=1183
+  _globals['_EXECUTIONKIND']._serialized_end=1255
+  _globals['_RUNNERSTATE']._serialized_start=1258
+  _globals['_RUNNERSTATE']._serialized_end=1405
   _globals['_CLAIMREQUEST']._serialized_start=161
   _globals['_CLAIMREQUEST']._serialized_end=295
   _globals['_CLAIMEDEXECUTION']._serialized_start=298
@@ -46,9 +48,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RUNNERINFO']._serialized_start=505
   _globals['_RUNNERINFO']._serialized_end=639
   _globals['_RUNNERLIST']._serialized_start=642
-  _globals['_RUNNERLIST']._serialized_end=814
-  _globals['_RUNNERLIST_QUEUEDENTRY']._serialized_start=769
-  _globals['_RUNNERLIST_QUEUEDENTRY']._serialized_end=814
-  _globals['_RUNNERDISPATCH']._serialized_start=891
-  _globals['_RUNNERDISPATCH']._serialized_end=1085
+  _globals['_RUNNERLIST']._serialized_end=874
+  _globals['_RUNNERLIST_QUEUEDENTRY']._serialized_start=829
+  _globals['_RUNNERLIST_QUEUEDENTRY']._serialized_end=874
+  _globals['_SUPERVISEDRUNNER']._serialized_start=877
+  _globals['_SUPERVISEDRUNNER']._serialized_end=1181
+  _globals['_RUNNERDISPATCH']._serialized_start=1408
+  _globals['_RUNNERDISPATCH']._serialized_end=1602
 # @@protoc_insertion_point(module_scope)

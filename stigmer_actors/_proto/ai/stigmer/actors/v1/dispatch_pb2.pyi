@@ -14,9 +14,24 @@ class ExecutionKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EXECUTION_KIND_UNSPECIFIED: _ClassVar[ExecutionKind]
     AGENT: _ClassVar[ExecutionKind]
     WORKFLOW: _ClassVar[ExecutionKind]
+
+class RunnerState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    RUNNER_STATE_UNSPECIFIED: _ClassVar[RunnerState]
+    RUNNER_STARTING: _ClassVar[RunnerState]
+    RUNNER_RUNNING: _ClassVar[RunnerState]
+    RUNNER_BACKING_OFF: _ClassVar[RunnerState]
+    RUNNER_FAILED: _ClassVar[RunnerState]
+    RUNNER_STOPPED: _ClassVar[RunnerState]
 EXECUTION_KIND_UNSPECIFIED: ExecutionKind
 AGENT: ExecutionKind
 WORKFLOW: ExecutionKind
+RUNNER_STATE_UNSPECIFIED: RunnerState
+RUNNER_STARTING: RunnerState
+RUNNER_RUNNING: RunnerState
+RUNNER_BACKING_OFF: RunnerState
+RUNNER_FAILED: RunnerState
+RUNNER_STOPPED: RunnerState
 
 class ClaimRequest(_message.Message):
     __slots__ = ("kind", "runner_id", "capacity", "defined_workflows_only")
@@ -57,7 +72,7 @@ class RunnerInfo(_message.Message):
     def __init__(self, runner_id: _Optional[str] = ..., kind: _Optional[_Union[ExecutionKind, str]] = ..., capacity: _Optional[int] = ..., holding: _Optional[_Iterable[str]] = ..., claimed: _Optional[int] = ...) -> None: ...
 
 class RunnerList(_message.Message):
-    __slots__ = ("runners", "queued")
+    __slots__ = ("runners", "queued", "supervised")
     class QueuedEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -67,6 +82,32 @@ class RunnerList(_message.Message):
         def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
     RUNNERS_FIELD_NUMBER: _ClassVar[int]
     QUEUED_FIELD_NUMBER: _ClassVar[int]
+    SUPERVISED_FIELD_NUMBER: _ClassVar[int]
     runners: _containers.RepeatedCompositeFieldContainer[RunnerInfo]
     queued: _containers.ScalarMap[str, int]
-    def __init__(self, runners: _Optional[_Iterable[_Union[RunnerInfo, _Mapping]]] = ..., queued: _Optional[_Mapping[str, int]] = ...) -> None: ...
+    supervised: _containers.RepeatedCompositeFieldContainer[SupervisedRunner]
+    def __init__(self, runners: _Optional[_Iterable[_Union[RunnerInfo, _Mapping]]] = ..., queued: _Optional[_Mapping[str, int]] = ..., supervised: _Optional[_Iterable[_Union[SupervisedRunner, _Mapping]]] = ...) -> None: ...
+
+class SupervisedRunner(_message.Message):
+    __slots__ = ("name", "kind", "command", "state", "pid", "restarts", "last_exit_code", "uptime_seconds", "last_stderr", "output_lines_dropped")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    PID_FIELD_NUMBER: _ClassVar[int]
+    RESTARTS_FIELD_NUMBER: _ClassVar[int]
+    LAST_EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    UPTIME_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    LAST_STDERR_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_LINES_DROPPED_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    kind: ExecutionKind
+    command: str
+    state: RunnerState
+    pid: int
+    restarts: int
+    last_exit_code: int
+    uptime_seconds: float
+    last_stderr: _containers.RepeatedScalarFieldContainer[str]
+    output_lines_dropped: int
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[ExecutionKind, str]] = ..., command: _Optional[str] = ..., state: _Optional[_Union[RunnerState, str]] = ..., pid: _Optional[int] = ..., restarts: _Optional[int] = ..., last_exit_code: _Optional[int] = ..., uptime_seconds: _Optional[float] = ..., last_stderr: _Optional[_Iterable[str]] = ..., output_lines_dropped: _Optional[int] = ...) -> None: ...
