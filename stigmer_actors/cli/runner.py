@@ -15,25 +15,27 @@ from pathlib import Path
 from loguru import logger
 
 from stigmer_actors import logs
+from stigmer_actors.cli.addresses import dial_address
+from stigmer_actors.cli.parsing import Commands
 from stigmer_actors.cli.serve import add_runner_options, default_data_dir
 from stigmer_actors.contract import DEFAULT_ADDRESS
 from stigmer_actors.runner.service import WorkflowRunner
 from stigmer_actors.store.rocks import RocksStore
 
 
-def add_parser(commands: argparse._SubParsersAction) -> None:
+def add_parser(commands: Commands) -> None:
     p = commands.add_parser("runner", help="run workflow executions for a daemon")
-    p.add_argument("--address", default=DEFAULT_ADDRESS, help="the daemon's HOST:PORT")
+    p.add_argument("--address", type=dial_address, default=DEFAULT_ADDRESS, help="the daemon's HOST:PORT")
     p.add_argument("--data-dir", type=Path, default=None,
                    help="where run progress is kept (default: <serve's default>-runner)")
-    p.add_argument("--runner-id", default="workflow-runner")
+    p.add_argument("--runner-id", default="workflow-runner", help="this runner's name, in `stigmer-actors runners`")
     add_runner_options(p)
-    p.add_argument("--log-level", default="INFO")
+    logs.add_options(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    logs.configure(args.log_level)
+    logs.configure(args.log_level, args.log_format)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
