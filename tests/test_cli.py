@@ -65,7 +65,7 @@ def test_commands_and_json_output(daemon: Daemon) -> None:
     wid = wf["metadata"]["id"]
     assert wid.startswith("wex-")
     status = json.dumps({"tasks": [{"taskId": "t1", "taskName": "fetch", "status": "WORKFLOW_TASK_IN_PROGRESS"}]})
-    updated = _json(cli("update-status", wid, "--json", status, "--address", a))
+    updated = _json(cli("update-status", wid, "--status", status, "--address", a, "--json"))
     assert updated["status"]["tasks"][0]["taskName"] == "fetch"
     human = cli("get", wid, "--address", a)
     assert human.returncode == 0 and "task t1  fetch  WORKFLOW_TASK_IN_PROGRESS" in human.stdout
@@ -77,12 +77,12 @@ def test_commands_and_json_output(daemon: Daemon) -> None:
     assert sorted(ids) == sorted([wid, ag["metadata"]["id"]])
     only = cli("list", "--kind", "workflow", "--phase", "PENDING", "--address", a)
     assert only.stdout.strip().startswith(wid) and ag["metadata"]["id"] not in only.stdout
-    bad = cli("update-status", wid, "--json", "{not json", "--address", a)
-    assert bad.returncode != 0 and "not a valid WorkflowExecutionStatus" in bad.stderr
+    bad = cli("update-status", wid, "--status", "{not json", "--address", a)
+    assert bad.returncode == 2 and "not a valid WorkflowExecutionStatus" in bad.stderr
     missing = cli("get", "aex-missing", "--address", a)
-    assert missing.returncode == 2 and missing.stderr.startswith("NOT_FOUND:")
+    assert missing.returncode == 10 and missing.stderr.startswith("NOT_FOUND:")
     unknown = cli("get", "no-prefix", "--address", a)
-    assert (unknown.returncode, unknown.stderr.strip()) == (2, "NOT_FOUND: execution no-prefix does not exist")
+    assert (unknown.returncode, unknown.stderr.strip()) == (10, "NOT_FOUND: execution no-prefix does not exist")
     deleted = cli("delete", wid, "--address", a, "--json")
     assert _json(deleted)["metadata"]["id"] == wid
 
@@ -143,7 +143,7 @@ def test_sigterm_with_100_open_streams_exits_cleanly_and_keeps_acked_updates(dat
 def test_live_view_shows_phase_tasks_and_timings() -> None:
     from rich.console import Console
 
-    from stigmer_actors.cli.watch import render
+    from stigmer_actors.cli.live_view import render
 
     execution = wire.WorkflowExecution(metadata={"id": "wex-1"}, kind="WorkflowExecution")
     execution.status.phase = phases.FAILED
@@ -175,7 +175,7 @@ def test_stats_summarizes_what_the_daemon_did(daemon: Daemon) -> None:
         assert cli("update-status", eid, "--error", f"e{i}", "--address", a).returncode == 0
     assert cli("update-status", eid, "--phase", "COMPLETED", "--address", a).returncode == 0
     assert cli("update-status", eid, "--phase", "RUNNING", "--address", a).returncode != 0  # unknown phase: CLI refuses
-    assert cli("update-status", eid, "--phase", "IN_PROGRESS", "--address", a).returncode == 2
+    assert cli("update-status", eid, "--phase", "IN_PROGRESS", "--address", a).returncode == 10  # refused
     out = cli("stats", "--address", a)
     assert out.returncode == 0, out.stderr
     lines = {line.split()[0]: line for line in out.stdout.splitlines()}

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from stigmer_actors._proto import generate
+from tools import generate_protos as generate
 
 ORDERS = ("upstream-first", "ours-first")
 

@@ -85,7 +85,7 @@ def light_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(
         ROOT / "stigmer_actors", source / "stigmer_actors", ignore=shutil.ignore_patterns("__pycache__")
     )
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(ROOT / name, source / name)
     subprocess.run([sys.executable, "-m", "venv", str(root / "venv")], check=True, timeout=120)
     python = root / "venv" / "bin" / "python"
@@ -125,3 +125,54 @@ def test_a_runner_reports_through_the_base_install_without_loading_the_server(
     assert not SERVER_DISTRIBUTIONS & set(seen["distributions"])
     # The server's names point at the extra instead of failing on some missing module.
     assert "pip install 'stigmer-actors[server]'" in seen["engine_error"]
+
+
+def test_the_cli_of_the_base_install(light_python: Path, tmp_path: Path) -> None:
+    """The ``stigmer-actors`` program of the base install: the client commands work (``watch``
+    without rich prints a line per state), and ``serve``, ``runner`` and ``completion``
+    say in one line which extra they need. No traceback anywhere."""
+    program = light_python.parent / "stigmer-actors"
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([str(program), *args], capture_output=True, text=True, timeout=120,
+                              env=_outside_env(), cwd=tmp_path)
+        assert "Traceback" not in done.stdout + done.stderr, done.stderr
+        return done
+
+    version = run("--version")
+    assert version.returncode == 0 and version.stdout.startswith("stigmer-actors ")
+    assert "serve" in run("--help").stdout
+    for needs_server in (["serve"], ["serve", "--help"], ["runner", "--address", "127.0.0.1:1"]):
+        refused = run(*needs_server)
+        assert refused.returncode == 2
+        assert refused.stderr.strip().startswith(f"stigmer-actors {needs_server[0]} needs the server's dependencies (")
+        assert refused.stderr.strip().endswith("is missing): pip install 'stigmer-actors[server]'")
+    completion = run("completion", "bash")
+    assert completion.returncode == 2
+    assert completion.stderr.strip() == (
+        "stigmer-actors completion: error: shell completion needs shtab: pip install 'stigmer-actors[server]'")
+
+    daemon = Daemon(tmp_path / "data", "--no-runner", "--pending-timeout", "0")
+    try:
+        a = daemon.address
+        created = run("create", "agent", "--message", "m", "--session-id", "s", "--address", a, "--json")
+        assert created.returncode == 0, created.stderr
+        eid = json.loads(created.stdout)["metadata"]["id"]
+        watcher = subprocess.Popen([str(program), "watch", eid, "--address", a], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True, env=_outside_env(), cwd=tmp_path)
+        assert watcher.stdout is not None
+        assert watcher.stdout.readline().startswith(f"{eid}  AgentExecution  EXECUTION_PENDING  v1")
+        moved = run("update-status", eid, "--status", '{"phase": "in_progress"}', "--address", a)
+        assert moved.returncode == 0 and "EXECUTION_IN_PROGRESS  v2" in moved.stdout
+        assert run("cancel", eid, "--address", a).returncode == 0
+        out, err = watcher.communicate(timeout=60)
+        assert watcher.returncode == 3, err
+        assert "EXECUTION_CANCELLED" in out and "Traceback" not in err
+        assert eid in run("list", "--phase", "cancelled", "--address", a).stdout
+        missing = run("get", "aex-missing", "--address", a)
+        assert missing.returncode == 10
+        assert missing.stderr.strip() == "NOT_FOUND: agent execution aex-missing does not exist"
+    finally:
+        assert daemon.terminate() == 0
+    down = run("get", eid, "--address", a)
+    assert down.returncode == 11 and down.stderr.startswith(f"cannot reach the daemon at {a} (")

@@ -14,7 +14,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, json_format
 from google.protobuf.internal import api_implementation
 
 from stigmer_actors import wire
-from stigmer_actors._proto import generate
+from tools import generate_protos as generate
 from stigmer_actors._proto.pool import POOL
 
 COMPILED = generate.compile_descriptors()
@@ -55,7 +55,7 @@ def test_generated_module_matches_proto(name: str) -> None:
     module = _module(name)
     generated = descriptor_pb2.FileDescriptorProto.FromString(module.DESCRIPTOR.serialized_pb)
     assert _normalized(generated) == _normalized(COMPILED[name]), (
-        f"{name} differs from the generated code: run python -m stigmer_actors._proto.generate"
+        f"{name} differs from the generated code: run python -m tools.generate_protos"
     )
 
 

@@ -1,76 +1,90 @@
-"""create / get / list / delete / update-status: one RPC each, printed."""
+"""create / get / list / delete / update-status / cancel / runners / stats: one RPC each, printed."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from typing import Any
 
 from google.protobuf import json_format
+from google.protobuf.message import Message
 
 from stigmer_actors import wire
+from stigmer_actors.cli import enums
+from stigmer_actors.cli.inputs import read_status
 from stigmer_actors.cli.output import as_json, details, summary
+from stigmer_actors.cli.parsing import Commands, Parser
 from stigmer_actors.cli.watch import follow
 from stigmer_actors.client import StigmerClient
 from stigmer_actors.domain import kinds, phases
+from stigmer_actors.domain.clock import now_iso
 
-PHASES = {n.removeprefix("EXECUTION_"): v for v, n in phases.NAMES.items() if v}
+PHASE_ENUM = wire.AgentExecutionStatus.DESCRIPTOR.fields_by_name["phase"].enum_type
+"""ExecutionPhase (both kinds share it)."""
 
 
-def _phase(text: str) -> int:
+def phase(text: str) -> int:
+    """``--phase``: a phase other than UNSPECIFIED, named in either form, any case."""
     try:
-        return PHASES[text.upper().removeprefix("EXECUTION_")]
-    except KeyError:
-        raise argparse.ArgumentTypeError(f"unknown phase {text!r}; one of {', '.join(PHASES)}") from None
+        value = enums.value_of(PHASE_ENUM, text)
+    except ValueError:
+        value = phases.UNSPECIFIED
+    if value == phases.UNSPECIFIED:
+        names = [n for n, v in enums.short_names(PHASE_ENUM).items() if v != phases.UNSPECIFIED]
+        raise argparse.ArgumentTypeError(f"unknown phase {text!r}; one of {', '.join(names)}")
+    return value
 
 
 def add_parsers(
-    commands: argparse._SubParsersAction,
-    common: argparse.ArgumentParser,
-    address: argparse.ArgumentParser,
+    commands: Commands,
+    common: Parser,
 ) -> None:
     create = commands.add_parser("create", help="create an execution")
     what = create.add_subparsers(dest="what", required=True)
-    a = what.add_parser("agent", parents=[common])
-    a.add_argument("--message", required=True)
-    a.add_argument("--agent-id", default="")
-    a.add_argument("--session-id", default="")
+    a = what.add_parser("agent", parents=[common], help="an agent execution")
+    a.add_argument("--message", required=True, help="what the agent is asked")
+    a.add_argument("--agent-id", default="", help="the agent (this or --session-id is required)")
+    a.add_argument("--session-id", default="", help="the session it belongs to")
     a.add_argument("--watch", action="store_true",
                    help="then show it live until it ends, as `watch` does (and exit as it does)")
     a.set_defaults(run=run_create_agent)
-    w = what.add_parser("workflow", parents=[common])
+    w = what.add_parser("workflow", parents=[common], help="a workflow execution")
     ids = w.add_mutually_exclusive_group(required=True)
-    ids.add_argument("--workflow-id", default="")
-    ids.add_argument("--workflow-instance-id", default="")
-    w.add_argument("--trigger-message", default="")
+    ids.add_argument("--workflow-id", default="", help="the workflow (its definition's name, to run it here)")
+    ids.add_argument("--workflow-instance-id", default="", help="the workflow instance")
+    w.add_argument("--trigger-message", default="", help="what started it")
     w.set_defaults(run=run_create_workflow)
 
     g = commands.add_parser("get", parents=[common], help="show one execution")
-    g.add_argument("id")
+    g.add_argument("id", help="the execution's id")
     g.set_defaults(run=run_get)
     ls = commands.add_parser("list", parents=[common], help="list executions")
     ls.add_argument("--kind", choices=["agent", "workflow"], default=None, help="default: both")
-    ls.add_argument("--phase", type=_phase, default=phases.UNSPECIFIED)
+    ls.add_argument("--phase", type=phase, default=None, help="only executions in this phase (default: any)")
     ls.set_defaults(run=run_list)
     d = commands.add_parser("delete", parents=[common], help="delete an execution")
-    d.add_argument("id")
+    d.add_argument("id", help="the execution's id")
     d.set_defaults(run=run_delete)
     r = commands.add_parser("runners", parents=[common], help="connected runners, what they hold")
     r.set_defaults(run=run_runners)
     st = commands.add_parser("stats", parents=[common], help="how busy the daemon is, in figures")
     st.set_defaults(run=run_stats)
-    u = commands.add_parser("update-status", parents=[address], help="merge a status update")
-    u.add_argument("id")
-    u.add_argument("--phase", type=_phase, default=phases.UNSPECIFIED)
-    u.add_argument("--error", default="")
-    # Here --json doubles as the status input: bare, it asks for JSON output like elsewhere;
-    # with a value, that value is the status (proto3 JSON) and the output is JSON as well.
-    u.add_argument("--json", nargs="?", const=True, default=False, metavar="STATUS_JSON",
-                   help="status fields as proto3 JSON (--phase/--error override them)")
+    u = commands.add_parser("update-status", parents=[common], help="merge a status update")
+    u.add_argument("id", help="the execution's id")
+    u.add_argument("--status", metavar="JSON", default=None,
+                   help="status fields to merge, as proto3 JSON; - reads it from stdin "
+                        "(--phase and --error override its fields)")
+    u.add_argument("--phase", type=phase, default=None, help="the new phase (IN_PROGRESS or EXECUTION_IN_PROGRESS)")
+    u.add_argument("--error", default="", help="the error text")
     u.set_defaults(run=run_update_status)
+    c = commands.add_parser("cancel", parents=[common], help="set an execution CANCELLED (its runner stops it)")
+    c.add_argument("id", help="the execution's id")
+    c.add_argument("--reason", default="", help="why, kept as the status's error")
+    c.set_defaults(run=run_cancel)
 
 
-def _print(args: argparse.Namespace, execution, long: bool = False) -> None:  # noqa: ANN001
+def _print(args: argparse.Namespace, execution: Message, long: bool = False) -> None:
     print(as_json(execution) if args.json else (details if long else summary)(execution))
 
 
@@ -103,7 +117,7 @@ def run_list(args: argparse.Namespace, client: StigmerClient) -> int:
     for kind in chosen:
         token = ""
         while True:
-            page = client.list(kind, phase=args.phase, page_size=500, page_token=token)
+            page = client.list(kind, phase=args.phase or phases.UNSPECIFIED, page_size=500, page_token=token)
             for execution in page.entries:
                 _print(args, execution)
             token = page.next_page_token
@@ -119,16 +133,26 @@ def run_delete(args: argparse.Namespace, client: StigmerClient) -> int:
 
 def run_update_status(args: argparse.Namespace, client: StigmerClient) -> int:
     kind = client.kind_of(args.id)
-    status = kind.status_cls()
-    if isinstance(args.json, str):
-        try:
-            json_format.Parse(args.json, status)
-        except (json_format.ParseError, json.JSONDecodeError) as error:
-            raise SystemExit(f"--json is not a valid {kind.status_cls.__name__}: {error}") from None
+    status = kind.status_cls() if args.status is None else read_status(args.status, kind)
     if args.phase:
         status.phase = args.phase
     if args.error:
         status.error = args.error
+    _print(args, client.update_status(args.id, status))
+    return 0
+
+
+def run_cancel(args: argparse.Namespace, client: StigmerClient) -> int:
+    """Like Temporal's ``workflow cancel``: the execution becomes CANCELLED (final), its
+    watchers see it, and a workflow run of this daemon's runner stops its nodes. One that
+    is CANCELLED already is left as it is; one that ended otherwise is refused by the
+    daemon (FAILED_PRECONDITION)."""
+    current = client.get(args.id)
+    if current.status.phase == phases.CANCELLED:  # cancelled already: nothing to rewrite
+        _print(args, current)
+        return 0
+    status = kinds.of_message(current).status_cls(phase=phases.CANCELLED, completed_at=now_iso(),
+                                                  error=args.reason)
     _print(args, client.update_status(args.id, status))
     return 0
 
@@ -177,7 +201,7 @@ def run_stats(args: argparse.Namespace, client: StigmerClient) -> int:
     return 0
 
 
-def stats_text(s) -> str:  # noqa: ANN001
+def stats_text(s: Any) -> str:
     """A few aligned lines an operator can read at a glance."""
     steps = " · ".join(f"{k.replace('_', '-')} {s.step_mean_ms[k]:.3f}" for k in
                        ("load", "merge", "persist", "fan_out"))

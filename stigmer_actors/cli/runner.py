@@ -18,6 +18,8 @@ from pathlib import Path
 from loguru import logger
 
 from stigmer_actors import logs
+from stigmer_actors.cli.addresses import dial_address
+from stigmer_actors.cli.parsing import Commands
 from stigmer_actors.cli.serve import STOP_POLL, add_runner_options, default_data_dir
 from stigmer_actors.contract import (
     ADDRESS_ENV,
@@ -30,23 +32,24 @@ from stigmer_actors.runner.service import WorkflowRunner
 from stigmer_actors.store.rocks import RocksStore
 
 
-def add_parser(commands: argparse._SubParsersAction) -> None:
+def add_parser(commands: Commands) -> None:
     p = commands.add_parser("runner", help="run workflow executions for a daemon")
-    p.add_argument("--address", default=daemon_address(),
+    p.add_argument("--address", type=dial_address, default=daemon_address(),
                    help=f"the daemon's HOST:PORT (default: ${ADDRESS_ENV} if set, else {DEFAULT_ADDRESS})")
     data_dir = os.environ.get(RUNNER_DATA_DIR_ENV)
     p.add_argument("--data-dir", type=Path, default=Path(data_dir) if data_dir else None,
                    help=f"where run progress is kept (default: ${RUNNER_DATA_DIR_ENV} if set, "
                         "else <serve's default>-runner)")
     p.add_argument("--runner-id", default=os.environ.get(RUNNER_NAME_ENV) or "workflow-runner",
-                   help=f"the name it claims under (default: ${RUNNER_NAME_ENV} if set, else workflow-runner)")
+                   help=f"this runner's name, in `stigmer-actors runners` (default: ${RUNNER_NAME_ENV} "
+                        "if set, else workflow-runner)")
     add_runner_options(p)
-    p.add_argument("--log-level", default="INFO")
+    logs.add_options(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    logs.configure(args.log_level)
+    logs.configure(args.log_level, args.log_format)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -11,7 +11,9 @@ from pathlib import Path
 from loguru import logger
 
 from stigmer_actors import logs
-from stigmer_actors.cli.startup import EXIT_CANNOT_LISTEN, bounded, raise_open_file_limit
+from stigmer_actors.cli.addresses import listen_address
+from stigmer_actors.cli.parsing import bounded
+from stigmer_actors.cli.startup import EXIT_CANNOT_LISTEN, raise_open_file_limit
 from stigmer_actors.domain.timeouts import MAX_TIMEOUT_SECONDS, Timeouts
 from stigmer_actors.engine import Engine
 from stigmer_actors.grpc_edge.server import (
@@ -54,9 +56,12 @@ def add_runner_options(p: argparse.ArgumentParser) -> None:
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("serve", help="run the execution-status daemon")
-    p.add_argument("--address", default=DEFAULT_ADDRESS, help="HOST:PORT to listen on")
-    p.add_argument("--data-dir", type=Path, default=None, help="RocksDB data directory")
-    p.add_argument("--durability", choices=DURABILITIES, default="wal")
+    p.add_argument("--address", type=listen_address, default=DEFAULT_ADDRESS, help="HOST:PORT to listen on")
+    p.add_argument("--data-dir", type=Path, default=None,
+                   help="RocksDB data directory "
+                        "(default: $XDG_DATA_HOME/stigmer-actors, else ~/.local/share/stigmer-actors)")
+    p.add_argument("--durability", choices=DURABILITIES, default="wal",
+                   help="wal: survives a process crash; sync: an fsync per write, survives power loss")
     p.add_argument("--max-streams", type=bounded(int, 1, MAX_STREAMS), default=DEFAULT_MAX_STREAMS,
                    help=f"open subscribe and claim streams at once (1 to {MAX_STREAMS:,})")
     p.add_argument("--max-message-bytes", type=bounded(int, 1024, MAX_MESSAGE_BYTES),
@@ -83,7 +88,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                         f"within {CRASH_LOOP_WINDOW:g} s (default {DEFAULT_BACKOFF:g}, at most "
                         f"{MAX_BACKOFF:g}); the {CRASH_LOOP_EXITS}th exit there marks it failed")
     add_runner_options(p)
-    p.add_argument("--log-level", default="INFO")
+    logs.add_options(p)
     p.set_defaults(run=run)
 
 
@@ -130,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     stop in ten hung so here). Blocking the signals in the other threads instead would
     pass the mask on to every process a workflow node starts.
     """
-    logs.configure(args.log_level)
+    logs.configure(args.log_level, args.log_format)
     data_dir = args.data_dir or default_data_dir()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

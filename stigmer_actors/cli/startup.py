@@ -9,7 +9,6 @@ do, and an exit code per sort of problem, so a supervisor can tell them apart.
 
 from __future__ import annotations
 
-import argparse
 import os
 import resource
 
@@ -59,28 +58,6 @@ def report_store_refusal(error: StoreOpenError) -> int:
     line, code = store_refusal(error)
     logger.error(line)
     return code
-
-
-def bounded(kind: type, low: float, high: float, unit: str = "", above: bool = False):  # noqa: ANN201
-    """An argparse ``type`` taking ``kind`` values from ``low`` (or, with ``above``, more
-    than ``low``) to ``high``; argparse turns a refusal into one usage line and exit 2."""
-    lo, hi = _number(low), _number(high)
-    span = f"more than {lo} and at most {hi}" if above else f"from {lo} to {hi}"
-
-    def parse(text: str) -> int | float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if not ((value > low if above else value >= low) and value <= high):  # NaN fails too
-            raise argparse.ArgumentTypeError(f"{text} is out of bounds: it must be {span}{unit}")
-        return value
-
-    return parse
-
-
-def _number(value: float) -> str:
-    return f"{value:,.0f}" if float(value).is_integer() else f"{value:g}"
 
 
 def raise_open_file_limit() -> int:

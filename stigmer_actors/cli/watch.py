@@ -1,58 +1,158 @@
 """``stigmer-actors watch ID``: the execution live, until it ends.
 
-On a terminal it redraws a rich view in place (phase, tasks with status and timings, or
-messages, tool calls and todos); piped, it prints one line per state and under it what
-changed (tasks; new messages, tool calls, todos), or JSON with ``--json``. Exit code: 0 COMPLETED, 1 FAILED, 3 CANCELLED, 4 deleted while watched.
+On a terminal it redraws a rich view in place (``cli/live_view.py``); piped, or without
+rich (the base install), it prints one line per state and under it what changed (tasks;
+new messages, tool calls, todos), or JSON with ``--json``.
+Exit code: 0 COMPLETED, 1 FAILED, 3 CANCELLED, 4 deleted while watched.
+
+A stream that ends before a terminal state means the execution was deleted, or the daemon
+went away (stopped, restarted, the connection cut). The two are told apart by asking for
+the execution: NOT_FOUND is a deletion; no answer is the daemon, and ``watch`` reconnects
+for up to ``--reconnect-for`` seconds, then goes on from the version it had.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
+import time
+from collections.abc import Iterable, Iterator
 
+import grpc
 from google.protobuf.message import Message
-from rich.console import Console, Group
-from rich.live import Live
-from rich.table import Table
-from rich.text import Text
 
+from stigmer_actors.cli import exits
+from stigmer_actors.cli.boundary import MAYBE_AWAY, Unreachable, cause_of
 from stigmer_actors.cli.output import as_json, summary
+from stigmer_actors.cli.parsing import Commands, Parser, bounded
 from stigmer_actors.client import StigmerClient
 from stigmer_actors.domain import phases
 
-EXIT_CODES = {phases.COMPLETED: 0, phases.FAILED: 1, phases.CANCELLED: 3}
-EXIT_DELETED = 4
+EXIT_CODES = {phases.COMPLETED: exits.OK, phases.FAILED: exits.FAILED, phases.CANCELLED: exits.CANCELLED}
+EXIT_DELETED = exits.DELETED
+DEFAULT_RECONNECT_FOR = 30.0
+MAX_RECONNECT_FOR = 3600.0
+RETRY_PAUSE = (0.1, 1.0)
+"""Seconds between reconnect attempts: the first, doubling up to the last."""
 
 
-def add_parser(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+def add_parser(commands: Commands, common: Parser) -> None:
     p = commands.add_parser("watch", parents=[common], help="follow an execution live")
-    p.add_argument("id")
+    p.add_argument("id", help="the execution's id")
+    add_reconnect_option(p)
     p.set_defaults(run=run)
 
 
+def add_reconnect_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--reconnect-for", type=bounded(float, 0, MAX_RECONNECT_FOR, " seconds"),
+                   default=DEFAULT_RECONNECT_FOR, metavar="SECONDS",
+                   help="when the daemon goes away, try to reconnect for this long (0 to 3,600)")
+
+
 def run(args: argparse.Namespace, client: StigmerClient) -> int:
-    return follow(client, args.id, args.json)
+    return follow(client, args.id, args.json, args.reconnect_for)
 
 
-def follow(client: StigmerClient, execution_id: str, as_json_lines: bool) -> int:
+def follow(client: StigmerClient, execution_id: str, as_json_lines: bool,
+           reconnect_for: float = DEFAULT_RECONNECT_FOR) -> int:
     """Show the execution live until it ends; the exit code for how it ended."""
-    console = Console()
-    last: Message | None = None
-    stream = client.watch(execution_id)
-    if console.is_terminal and not as_json_lines:
-        with Live(console=console, auto_refresh=False) as live:
-            for last in stream:
-                live.update(render(last), refresh=True)
-    else:
-        shown: dict[str, object] = {}
-        for last in stream:
-            print(as_json(last) if as_json_lines else summary(last) + _changes(last, shown), flush=True)
-    if last is None or not phases.is_terminal(last.status.phase):
+    states = Follow(client, execution_id, reconnect_for)
+    if as_json_lines or not sys.stdout.isatty() or not _live(states):
+        _print_lines(states, as_json_lines)
+    if states.deleted or states.last is None:
         print(f"{execution_id} was deleted while watched", file=sys.stderr)
         return EXIT_DELETED
-    if last.status.error:
-        print(f"error: {last.status.error}", file=sys.stderr)
-    return EXIT_CODES[last.status.phase]
+    if states.last.status.error:
+        print(f"error: {states.last.status.error}", file=sys.stderr)
+    return EXIT_CODES[states.last.status.phase]
+
+
+def _live(states: Iterable[Message]) -> bool:
+    """Show ``states`` in the rich view; False, having shown nothing, without rich."""
+    try:
+        from stigmer_actors.cli import live_view
+    except ModuleNotFoundError as error:
+        if error.name != "rich" and not (error.name or "").startswith("rich."):
+            raise
+        return False
+    live_view.show(states)
+    return True
+
+
+def _print_lines(states: Iterable[Message], as_json_lines: bool) -> None:
+    shown: dict[str, object] = {}
+    for state in states:
+        print(as_json(state) if as_json_lines else summary(state) + _changes(state, shown), flush=True)
+
+
+class Follow:
+    """An execution's states, from its current one to its terminal one, across daemon
+    restarts. After the iteration: ``last`` is the last state seen, ``deleted`` whether the
+    execution was deleted instead of ending. Raises ``Unreachable`` when the daemon stays
+    away longer than ``reconnect_for``, and any other error the first subscribe meets."""
+
+    def __init__(self, client: StigmerClient, execution_id: str, reconnect_for: float) -> None:
+        self.client = client
+        self.execution_id = execution_id
+        self.reconnect_for = reconnect_for
+        self.last: Message | None = None
+        self.deleted = False
+
+    def __iter__(self) -> Iterator[Message]:
+        stream: Iterator[Message] | None = self.client.watch(self.execution_id)
+        resumed_at: int | None = None
+        while stream is not None:
+            lost: grpc.RpcError | None = None
+            try:
+                for state in stream:
+                    if state.status.version == resumed_at:  # the state we had before the loss
+                        continue
+                    resumed_at = None
+                    self.last = state
+                    yield state
+            except grpc.RpcError as error:
+                if self.last is None or error.code() not in MAYBE_AWAY:
+                    raise  # the first subscribe failed: the error boundary reports it
+                lost = error
+            if self.last is not None and phases.is_terminal(self.last.status.phase):
+                return
+            stream = self._resubscribe(lost)
+            resumed_at = None if self.last is None else self.last.status.version
+
+    def _resubscribe(self, lost: grpc.RpcError | None) -> Iterator[Message] | None:
+        """A new stream, or None once the execution is found deleted."""
+        deadline = time.monotonic() + self.reconnect_for
+        pause = RETRY_PAUSE[0]
+        announced = False
+        cause = "" if lost is None else cause_of(lost, self.client.timeout)
+        while True:
+            try:
+                self.client.get(self.execution_id)
+                stream = self.client.watch(self.execution_id)
+                first = next(stream)
+            except grpc.RpcError as error:
+                if error.code() == grpc.StatusCode.NOT_FOUND:
+                    self.deleted = True
+                    return None
+                if error.code() not in MAYBE_AWAY:
+                    raise
+                cause = cause_of(error, self.client.timeout)
+            except StopIteration:  # ended at once: deleted since the get, or the daemon stopping
+                cause = cause or "the stream ended"
+            else:
+                if announced:
+                    print(f"reconnected to the daemon at {self.client.address}", file=sys.stderr, flush=True)
+                return itertools.chain([first], stream)
+            if not announced:
+                print(f"lost the daemon at {self.client.address} ({cause}); reconnecting for up to "
+                      f"{self.reconnect_for:g} s", file=sys.stderr, flush=True)
+                announced = True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise Unreachable(self.client.address, f"gone for {self.reconnect_for:g} s: {cause}")
+            time.sleep(min(pause, left))  # a pause between attempts, not a synchronization
+            pause = min(pause * 2, RETRY_PAUSE[1])
 
 
 def _changes(execution: Message, shown: dict[str, object]) -> str:
@@ -87,34 +187,3 @@ def _changed(shown: dict[str, object], key: str, value: object) -> bool:
 def _enum(message: Message, field: str, prefix: str) -> str:
     descriptor = message.DESCRIPTOR.fields_by_name[field].enum_type
     return descriptor.values_by_number[getattr(message, field)].name.removeprefix(prefix)
-
-
-def render(execution: Message) -> Group:
-    s = execution.status
-    header = Text(f"{execution.metadata.id}  {phases.name(s.phase)}  v{s.version}", style="bold")
-    parts: list = [header]
-    if s.error:
-        parts.append(Text(f"error: {s.error}", style="red"))
-    if execution.kind == "WorkflowExecution":
-        table = Table("task", "name", "status", "started", "completed", "error")
-        for t in s.tasks:
-            status = t.DESCRIPTOR.fields_by_name["status"].enum_type.values_by_number[t.status].name
-            table.add_row(t.task_id, t.task_name, status.removeprefix("WORKFLOW_TASK_"),
-                          t.started_at, t.completed_at, t.error)
-        parts.append(table)
-    else:
-        for m in s.messages[-5:]:
-            parts.append(Text(f"> {m.content[:200]}"))
-        if s.tool_calls:
-            tools = Table("tool call", "name", "status", "error")
-            for c in s.tool_calls:
-                status = c.DESCRIPTOR.fields_by_name["status"].enum_type.values_by_number[c.status].name
-                tools.add_row(c.id, c.name, status.removeprefix("TOOL_CALL_"), c.error)
-            parts.append(tools)
-        if s.todos:
-            todos = Table("todo", "status")
-            for todo in s.todos.values():
-                status = todo.DESCRIPTOR.fields_by_name["status"].enum_type.values_by_number[todo.status].name
-                todos.add_row(todo.content, status.removeprefix("TODO_"))
-            parts.append(todos)
-    return Group(*parts)

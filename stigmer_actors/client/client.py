@@ -6,6 +6,8 @@ an id whose prefix names no kind (client-chosen ids), the kind is found by askin
 
 from __future__ import annotations
 
+import queue
+import time
 from collections.abc import Iterator, Sequence
 
 import grpc
@@ -187,6 +189,31 @@ class StigmerClient:
     def delete_workflow_definition(self, name: str) -> Message:
         request = wire.workflows.DefinitionRef(name=name)
         return self._definitions.delete(request, timeout=self.timeout)
+
+    def reachable(self, timeout: float = 2.0) -> bool:
+        """Whether the daemon accepts a connection, within ``timeout`` seconds.
+
+        Tells "the daemon is away" (no connection: not running, wrong address, host down)
+        from "the daemon answered with an error" after a call failed with UNAVAILABLE or
+        DEADLINE_EXCEEDED, which both can mean. It reads the channel's own connection state
+        (READY or not), so it does not depend on the wording of grpc's error messages. A
+        refused connection is known at once; only a host that does not answer takes
+        ``timeout``.
+        """
+        states: queue.SimpleQueue[grpc.ChannelConnectivity] = queue.SimpleQueue()
+        deadline = time.monotonic() + timeout
+        self._channel.subscribe(states.put, try_to_connect=True)
+        try:
+            while True:
+                state = states.get(timeout=max(0.0, deadline - time.monotonic()))
+                if state is grpc.ChannelConnectivity.READY:
+                    return True
+                if state in (grpc.ChannelConnectivity.TRANSIENT_FAILURE, grpc.ChannelConnectivity.SHUTDOWN):
+                    return False
+        except queue.Empty:
+            return False
+        finally:
+            self._channel.unsubscribe(states.put)
 
     def close(self) -> None:
         self._channel.close()

@@ -23,7 +23,10 @@ grpcio older than the grpcio-tools that wrote them, which is where pyproject's g
 bound comes from. That grpcio-tools needs protobuf < 7, so generate in a throwaway venv::
 
     python3 -m venv /tmp/gen && /tmp/gen/bin/pip install -e '.[generate]'
-    /tmp/gen/bin/python -m stigmer_actors._proto.generate
+    /tmp/gen/bin/python -m tools.generate_protos
+
+It lives outside the package (nothing installed runs it); ``tests/test_protos.py`` and
+``tests/test_coexistence.py`` import it from the checkout.
 """
 
 from __future__ import annotations
@@ -40,8 +43,9 @@ from grpc_tools import protoc
 GENERATOR = "1.74.0"
 """The grpcio-tools version that must write the committed code (see the module docstring)."""
 PACKAGE = "stigmer_actors._proto"
-OUT_DIR = Path(__file__).resolve().parent
-PROTO_ROOT = OUT_DIR.parent.parent / "protos"
+ROOT = Path(__file__).resolve().parent.parent
+OUT_DIR = ROOT / "stigmer_actors" / "_proto"
+PROTO_ROOT = ROOT / "protos"
 
 # What turns protoc's stock output into ours. Each pattern must match as often as the
 # comment says, so a generator that writes something else fails here instead of shipping

@@ -1,0 +1,2 @@
+"""Developer tools run from a checkout (``python -m tools.<name>``); not part of the installed
+package."""
