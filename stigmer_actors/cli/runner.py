@@ -15,7 +15,7 @@ from pathlib import Path
 from loguru import logger
 
 from stigmer_actors import logs
-from stigmer_actors.cli.serve import add_runner_options, default_data_dir
+from stigmer_actors.cli.serve import add_runner_options, default_data_dir, node_policy
 from stigmer_actors.contract import DEFAULT_ADDRESS
 from stigmer_actors.runner.service import WorkflowRunner
 from stigmer_actors.store.rocks import RocksStore
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     data_dir = args.data_dir or default_data_dir().with_name("stigmer-actors-runner")
     store = RocksStore(data_dir)
     runner = WorkflowRunner(args.address, store, runner_id=args.runner_id, workers=args.workers,
-                            inactivity_timeout=args.inactivity_timeout).start()
+                            inactivity_timeout=args.inactivity_timeout, policy=node_policy(args)).start()
     logger.info("runner {runner} claiming workflows from {address}, progress in {data_dir}",
                 runner=args.runner_id, address=args.address, data_dir=data_dir)
     stop.wait()

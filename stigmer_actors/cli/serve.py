@@ -23,6 +23,7 @@ from stigmer_actors.grpc_edge.server import (
 )
 from stigmer_actors.observability import Metrics
 from stigmer_actors.observability.http import MetricsEndpoint
+from stigmer_actors.runner.policy import HttpHosts, NodePolicy, PythonModules
 from stigmer_actors.runner.service import DEFAULT_INACTIVITY_TIMEOUT, DEFAULT_WORKERS, WorkflowRunner
 from stigmer_actors.store.rocks import DURABILITIES
 
@@ -40,12 +41,33 @@ MAX_WORKERS = 256
 _SECONDS = bounded(float, 0, MAX_TIMEOUT_SECONDS, " seconds (30 days)")
 
 
+def _listed(parse):  # noqa: ANN001, ANN202
+    """An argparse ``type`` for a comma-separated list (a refusal is one usage line, exit 2)."""
+    def checked(text: str):  # noqa: ANN202
+        try:
+            return parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+    return checked
+
+
 def add_runner_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=bounded(int, 1, MAX_WORKERS), default=DEFAULT_WORKERS,
                    help=f"worker threads for python/http/wait/agent nodes (1 to {MAX_WORKERS})")
     p.add_argument("--inactivity-timeout", type=bounded(float, 0, MAX_TIMEOUT_SECONDS, " seconds (30 days)", above=True),
                    default=DEFAULT_INACTIVITY_TIMEOUT, metavar="SECONDS",
                    help="fail a run that makes no progress for this long")
+    p.add_argument("--python-modules", type=_listed(PythonModules.parse), default=PythonModules(),
+                   metavar="PKG,PKG.SUB",
+                   help="modules python nodes may call, each with its submodules (default: none)")
+    p.add_argument("--http-hosts", type=_listed(HttpHosts.parse), default=HttpHosts(),
+                   metavar="HOST,IP,NET",
+                   help="the only hosts http nodes may reach (default: any public address, no "
+                        "loopback, private or link-local one)")
+
+
+def node_policy(args: argparse.Namespace) -> NodePolicy:
+    return NodePolicy(args.python_modules, args.http_hosts)
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -104,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
         pending_timeout=args.pending_timeout,
         heartbeat_timeout=args.heartbeat_timeout,
         metrics=Metrics(),
+        python_modules=args.python_modules.allowed,
     )
     endpoint = None
     try:
@@ -120,7 +143,8 @@ def run(args: argparse.Namespace) -> int:
     runner = None
     if not args.no_runner:
         runner = WorkflowRunner(_loopback(server.address), engine.store, runner_id="serve",
-                                workers=args.workers, inactivity_timeout=args.inactivity_timeout).start()
+                                workers=args.workers, inactivity_timeout=args.inactivity_timeout,
+                                policy=node_policy(args)).start()
     logger.info(
         "listening on {address}, data in {data_dir} ({durability} durability)",
         address=server.address,
