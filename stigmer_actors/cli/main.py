@@ -7,7 +7,7 @@ import sys
 
 import grpc
 
-from stigmer_actors.cli import commands, run, runner, serve, watch, workflows
+from stigmer_actors.cli import commands, connect, keys, run, runner, serve, watch, workflows
 from stigmer_actors.cli.startup import report_store_refusal
 from stigmer_actors.client import StigmerClient
 from stigmer_actors.contract import DEFAULT_ADDRESS
@@ -17,6 +17,7 @@ from stigmer_actors.store.open_errors import StoreOpenError
 def parser() -> argparse.ArgumentParser:
     address = argparse.ArgumentParser(add_help=False)
     address.add_argument("--address", default=DEFAULT_ADDRESS, help="the daemon's HOST:PORT")
+    connect.add_options(address)
     common = argparse.ArgumentParser(add_help=False, parents=[address])
     common.add_argument("--json", action="store_true", help="machine-readable output")
     top = argparse.ArgumentParser(prog="stigmer-actors", description=__doc__)
@@ -27,17 +28,23 @@ def parser() -> argparse.ArgumentParser:
     workflows.add_parser(sub, common)
     run.add_parser(sub, common)
     runner.add_parser(sub)
+    keys.add_parser(sub)
     return top
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    if args.command in ("serve", "runner"):
+    if args.command in ("serve", "runner", "keys"):
         try:
             return args.run(args)
         except StoreOpenError as error:
             return report_store_refusal(error)
-    with StigmerClient(args.address) as client:
+    try:
+        client = StigmerClient(args.address, credentials=connect.credentials(args))
+    except (OSError, ValueError) as error:  # a TLS file that cannot be read, half a certificate
+        print(error.strerror if isinstance(error, OSError) and error.strerror else error, file=sys.stderr)
+        return 2
+    with client:
         try:
             return args.run(args, client)
         except grpc.RpcError as error:

@@ -15,7 +15,9 @@ from pathlib import Path
 from loguru import logger
 
 from stigmer_actors import logs
+from stigmer_actors.cli import connect
 from stigmer_actors.cli.serve import add_runner_options, default_data_dir, node_policy
+from stigmer_actors.cli.startup import EXIT_SECURITY_FILE
 from stigmer_actors.contract import DEFAULT_ADDRESS
 from stigmer_actors.runner.service import WorkflowRunner
 from stigmer_actors.store.rocks import RocksStore
@@ -27,6 +29,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", type=Path, default=None,
                    help="where run progress is kept (default: <serve's default>-runner)")
     p.add_argument("--runner-id", default="workflow-runner")
+    connect.add_options(p)
     add_runner_options(p)
     p.add_argument("--log-level", default="INFO")
     p.set_defaults(run=run)
@@ -39,8 +42,14 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: stop.set())
     data_dir = args.data_dir or default_data_dir().with_name("stigmer-actors-runner")
     store = RocksStore(data_dir)
-    runner = WorkflowRunner(args.address, store, runner_id=args.runner_id, workers=args.workers,
-                            inactivity_timeout=args.inactivity_timeout, policy=node_policy(args)).start()
+    try:
+        runner = WorkflowRunner(args.address, store, runner_id=args.runner_id, workers=args.workers,
+                                inactivity_timeout=args.inactivity_timeout,
+                                credentials=connect.credentials(args), policy=node_policy(args)).start()
+    except (OSError, ValueError) as error:  # a TLS file that cannot be read, half a certificate
+        store.close()
+        logger.error(error.strerror if isinstance(error, OSError) and error.strerror else str(error))
+        return EXIT_SECURITY_FILE
     logger.info("runner {runner} claiming workflows from {address}, progress in {data_dir}",
                 runner=args.runner_id, address=args.address, data_dir=data_dir)
     stop.wait()

@@ -32,6 +32,7 @@ from google.protobuf.message import Message
 from loguru import logger
 
 from stigmer_actors.client.client import StigmerClient
+from stigmer_actors.client.credentials import Credentials
 from stigmer_actors.domain import phases
 from stigmer_actors.domain.kinds import WORKFLOW
 from stigmer_actors.runner.compiler import WorkflowInvalid, compile_workflow
@@ -66,13 +67,14 @@ class WorkflowRunner:
         capacity: int = 4,
         inactivity_timeout: float = DEFAULT_INACTIVITY_TIMEOUT,
         heartbeat_every: float = DEFAULT_HEARTBEAT,
+        credentials: Credentials | None = None,
         policy: NodePolicy = NodePolicy(),
     ) -> None:
         self.address = address
         self.runner_id = runner_id
         self.capacity = capacity
         self.policy = policy
-        self.client = StigmerClient(address)
+        self.client = StigmerClient(address, credentials=credentials)
         self.progress = Progress(store)
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="workflow-node")
         self._scheduler = Scheduler()
