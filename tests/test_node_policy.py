@@ -340,3 +340,29 @@ def _ip(text: str):  # noqa: ANN202
     import ipaddress
 
     return ipaddress.ip_address(text)
+
+
+def test_https_checks_the_servers_certificate_and_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """https goes over TLS with the certificate verified against the system's CAs (here
+    ``SSL_CERT_FILE``, which OpenSSL reads for them) and the host's name checked."""
+    import ssl
+
+    from tests.certs import make_pki
+
+    pki = make_pki(tmp_path / "pki")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pki.server_cert, pki.server_key)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"https://127.0.0.1:{server.server_address[1]}/ok"
+    try:
+        with pytest.raises(FetchError) as info:  # our test CA is no system CA
+            fetch(url, "GET", {}, None, HttpHosts.parse("127.0.0.1"))
+        assert str(info.value).startswith(f"{url}: [SSL: CERTIFICATE_VERIFY_FAILED]")
+        monkeypatch.setenv("SSL_CERT_FILE", str(pki.ca))
+        reply = fetch(url, "GET", {}, None, HttpHosts.parse("127.0.0.1"))
+        assert (reply.status, reply.body) == (200, b'{"ok": true}')
+    finally:
+        server.shutdown()
+        server.server_close()
