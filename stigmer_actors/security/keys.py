@@ -29,7 +29,7 @@ from pathlib import Path
 
 from stigmer_actors.domain.clock import now_iso
 from stigmer_actors.security.errors import SecurityFileError
-from stigmer_actors.security.roles import NAMES, Role
+from stigmer_actors.security.roles import Role
 
 PREFIX = "sak_"
 HASH_PREFIX = "sha256:"
@@ -181,5 +181,3 @@ def _replace(path: Path, text: str) -> None:
 def _reason(error: Exception) -> str:
     return error.strerror if isinstance(error, OSError) and error.strerror else str(error)
 
-
-__all__ = ["NAMES", "KeyEntry", "create", "digest", "new_key", "parse", "read", "revoke"]
