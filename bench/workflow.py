@@ -25,7 +25,11 @@ from stigmer_actors.client import StigmerClient
 from stigmer_actors.domain import phases
 from stigmer_actors.domain.kinds import WORKFLOW
 from stigmer_actors.grpc_edge.server import EdgeServer
+from stigmer_actors.runner.policy import NodePolicy, PythonModules
 from stigmer_actors.runner.service import WorkflowRunner
+
+HOOKS = "bench.workflow"
+"""The module the python chain calls: allowed as an operator would (--python-modules)."""
 
 COMPLETED_TASK = 3
 
@@ -81,9 +85,10 @@ def run(quick: bool, n: int = 1000, repeats: int = 3) -> dict:
         n, repeats = 100, 1
     table = []
     with tempfile.TemporaryDirectory() as tmp:
-        engine = Engine(Path(tmp), pending_timeout=0, heartbeat_timeout=0)
+        engine = Engine(Path(tmp), pending_timeout=0, heartbeat_timeout=0, python_modules=HOOKS)
         server = EdgeServer(engine, "127.0.0.1:0").start()
-        runner = WorkflowRunner(server.address, engine.store).start()
+        runner = WorkflowRunner(server.address, engine.store,
+                                policy=NodePolicy(PythonModules.parse(HOOKS))).start()
         client = StigmerClient(server.address, timeout=60)
         try:
             for name, source in shapes(n).items():

@@ -7,7 +7,7 @@ same engine sits behind the gRPC server; embedding it skips the network, not the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from google.protobuf.message import Message
@@ -22,6 +22,7 @@ from stigmer_actors.store.listing import ListQuery
 from stigmer_actors.store.rocks import Durability, RocksStore
 from stigmer_actors.observability import Metrics
 from stigmer_actors.runner.definitions import DefinitionRegistry
+from stigmer_actors.runner.policy import PythonModules
 from stigmer_actors.subscription import Subscription
 
 DEFAULT_IDLE_TIMEOUT = 120.0
@@ -41,6 +42,9 @@ class Engine:
     ``no_runner_reason``: called with a kind's name ("agent", "workflow") when a pending
     timeout fails an execution of that kind; a string it returns replaces the generic
     "is a runner ... running?" in the error (``serve`` passes its runner supervisor's).
+    ``python_modules``: the modules (each with its submodules) that the ``python`` nodes of
+    applied workflow definitions may name; none by default, so such definitions are
+    refused (``runner/policy.py``).
     """
 
     def __init__(
@@ -53,14 +57,18 @@ class Engine:
         heartbeat_timeout: float = Timeouts.heartbeat,
         metrics: Metrics | None = None,
         no_runner_reason: Callable[[str], str | None] | None = None,
+        python_modules: str | Iterable[str] = (),
     ) -> None:
         timeouts = Timeouts(pending_timeout, heartbeat_timeout)  # refused before opening anything
+        python = PythonModules.parse(
+            python_modules if isinstance(python_modules, str) else ",".join(python_modules))
         self.store = RocksStore(data_dir, durability)
         self.metrics = metrics
         self.core = Core(self.store, idle_timeout, timeouts, metrics,
                          no_runner_reason=no_runner_reason)
         self.definitions = DefinitionRegistry(
-            self.store, on_apply=lambda: self.core.dispatcher.tell(Redispatch(kinds.WORKFLOW))
+            self.store, on_apply=lambda: self.core.dispatcher.tell(Redispatch(kinds.WORKFLOW)),
+            python=python,
         )
         """Workflow definitions (``runner/definitions.py``), in the same store."""
 

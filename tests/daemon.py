@@ -10,17 +10,25 @@ from collections.abc import Callable
 from pathlib import Path
 
 CLI = [sys.executable, "-m", "stigmer_actors.cli.main"]
+HOOK_MODULES = "tests.workflow_hooks,stigmer_actors.runner.demo_hooks"
+"""The modules the tests' and the examples' python nodes call."""
+ALLOW_HOOKS = ("--python-modules", HOOK_MODULES)
+"""What an operator gives ``serve`` (or ``runner``) so that those definitions apply and run:
+python nodes are refused by default."""
 
 
 class Daemon:
     """``stigmer-actors serve`` on a free loopback port; ``address`` is read from its log."""
 
-    def __init__(self, data_dir: Path, *extra: str, preexec_fn: Callable[[], None] | None = None) -> None:
+    def __init__(self, data_dir: Path, *extra: str, preexec_fn: Callable[[], None] | None = None,
+                 env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
         self.proc = subprocess.Popen(
             [*CLI, "serve", "--address", "127.0.0.1:0", "--data-dir", str(data_dir), *extra],
             stderr=subprocess.PIPE,
             text=True,
             preexec_fn=preexec_fn,
+            env=env,
+            cwd=cwd,
         )
         self.log: list[str] = []
         found = threading.Event()

@@ -2,7 +2,8 @@
 
 A fresh virtualenv gets only ``pip install <this project>`` (no extras); from it a runner
 reports a status with StatusBuilder to a real daemon (run by the suite's own Python, which
-has the ``server`` extra), and the modules it loaded are checked.
+has the ``server`` extra) that asks for API keys, with a runner key from
+``STIGMER_API_KEY``, and the modules it loaded are checked.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from stigmer_actors.client import StigmerClient
+from stigmer_actors.client import Credentials, StigmerClient
 from stigmer_actors.domain import phases
+from stigmer_actors.security import keys
 from tests.daemon import Daemon
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,6 +37,7 @@ SERVER_PARTS = (
     "stigmer_actors.subscription",
     "stigmer_actors.messages",
     "stigmer_actors.cli",
+    "stigmer_actors.security",
 )
 SERVER_DISTRIBUTIONS = {
     "rocksdict", "cel-python", "pyyaml", "prometheus-client", "rich", "loguru", "pykka",
@@ -100,13 +103,16 @@ def light_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_a_runner_reports_through_the_base_install_without_loading_the_server(
     light_python: Path, tmp_path: Path
 ) -> None:
-    daemon = Daemon(tmp_path / "data", "--no-runner")
+    admin = keys.create(tmp_path / "api-keys", "ops", "admin")[1]
+    runner_key = keys.create(tmp_path / "api-keys", "light-runner", "runner")[1]
+    daemon = Daemon(tmp_path / "data", "--no-runner", "--api-keys", str(tmp_path / "api-keys"))
     try:
-        with StigmerClient(daemon.address) as client:
+        with StigmerClient(daemon.address, credentials=Credentials(api_key=admin)) as client:
             run = client.create_workflow(workflow_id="wf-light")
             report = subprocess.run(
                 [str(light_python), "-c", REPORT, daemon.address, run.metadata.id],
-                capture_output=True, text=True, timeout=120, env=_outside_env(), cwd=tmp_path,
+                capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                env={**_outside_env(), "STIGMER_API_KEY": runner_key},
             )  # fmt: skip
             assert report.returncode == 0, report.stderr
             seen = json.loads(report.stdout)

@@ -17,7 +17,12 @@ from stigmer_actors.cli.startup import (
     EXIT_DAMAGED,
     EXIT_IN_USE,
     EXIT_NOT_WRITABLE,
+    EXIT_SECURITY_FILE,
+    EXIT_UNGUARDED,
 )
+from stigmer_actors.client import Credentials, StigmerClient
+from stigmer_actors.security import keys
+from tests.certs import make_pki
 from tests.daemon import Daemon, cli
 
 
@@ -120,3 +125,77 @@ def test_flags_out_of_bounds_are_refused_naming_the_bound(
         f"stigmer-actors serve: error: argument {flag}: {value} is out of bounds: it must be {bound}"
     )
     assert not data_dir.exists()  # refused before anything was opened
+
+
+def test_a_network_address_without_keys_or_mutual_tls_is_refused(data_dir: Path, tmp_path: Path) -> None:
+    line = refusal(serve(data_dir, "--address", "0.0.0.0:0"), EXIT_UNGUARDED)
+    assert line.endswith(
+        "refusing to serve 0.0.0.0:0 unguarded: it is reachable from other hosts, and without API keys "
+        "or mutual TLS anyone who reaches it can read, change and delete every execution; give "
+        "--api-keys FILE (stigmer-actors keys create) or --tls-client-ca FILE (with --tls-cert and "
+        "--tls-key), or --insecure to serve it anyway")
+    assert not data_dir.exists()  # refused before anything was opened
+    pki = make_pki(tmp_path / "pki")  # server TLS alone does not say who the client is
+    tls = ("--tls-cert", str(pki.server_cert), "--tls-key", str(pki.server_key))
+    assert refusal(serve(data_dir, "--address", "0.0.0.0:0", *tls), EXIT_UNGUARDED).endswith(
+        "or --insecure to serve it anyway")
+
+
+def test_insecure_serves_a_network_address_and_warns(data_dir: Path) -> None:
+    daemon = Daemon(data_dir, "--address", "0.0.0.0:0", "--insecure")
+    try:
+        port = daemon.address.rsplit(":", 1)[1]
+        with StigmerClient(f"127.0.0.1:{port}") as client:
+            assert client.stats().uptime_seconds >= 0
+    finally:
+        assert daemon.terminate() == 0
+    warnings = [line for line in daemon.log if " WARNING " in line]
+    assert len(warnings) == 1 and "serving 0.0.0.0:0 with no API keys and no mutual TLS (--insecure): " \
+        "anyone who reaches it can read, change and delete every execution" in warnings[0]
+
+
+def test_a_network_address_with_keys_or_mutual_tls_starts(data_dir: Path, tmp_path: Path) -> None:
+    path = tmp_path / "api-keys"
+    key = keys.create(path, "ops", "admin")[1]
+    daemon = Daemon(data_dir, "--address", "0.0.0.0:0", "--api-keys", str(path))
+    try:
+        port = daemon.address.rsplit(":", 1)[1]
+        with StigmerClient(f"127.0.0.1:{port}", credentials=Credentials(api_key=key)) as client:
+            assert client.stats().uptime_seconds >= 0
+    finally:
+        assert daemon.terminate() == 0
+    assert any(" WARNING " in line and "API keys travel in clear text" in line for line in daemon.log)
+    pki = make_pki(tmp_path / "pki")
+    daemon = Daemon(data_dir, "--address", "0.0.0.0:0", "--tls-cert", str(pki.server_cert), "--tls-key",
+                    str(pki.server_key), "--tls-client-ca", str(pki.ca))
+    try:
+        assert any("security: mutual TLS, no API keys" in line for line in daemon.log)
+    finally:
+        assert daemon.terminate() == 0
+    assert not any(" WARNING " in line for line in daemon.log)
+
+
+def test_security_files_that_cannot_be_used(data_dir: Path, tmp_path: Path) -> None:
+    pki = make_pki(tmp_path / "pki")
+    missing = tmp_path / "missing.pem"
+    line = refusal(serve(data_dir, "--tls-cert", str(missing), "--tls-key", str(pki.server_key)), EXIT_SECURITY_FILE)
+    assert line.endswith(f"cannot read --tls-cert {missing} (No such file or directory)")
+    line = refusal(serve(data_dir, "--tls-cert", str(pki.server_cert), "--tls-key", str(pki.client_key)),
+                   EXIT_SECURITY_FILE)
+    assert f"--tls-cert {pki.server_cert} and --tls-key {pki.client_key} are not a PEM certificate and its " \
+           "private key (" in line
+    line = refusal(serve(data_dir, "--tls-cert", str(pki.server_cert), "--tls-key", str(pki.server_key),
+                         "--tls-client-ca", str(pki.server_key)), EXIT_SECURITY_FILE)
+    assert f"--tls-client-ca {pki.server_key} is not a PEM CA certificate (" in line
+    bad_keys = tmp_path / "api-keys"
+    bad_keys.write_text("ops admin not-a-hash\n")
+    line = refusal(serve(data_dir, "--api-keys", str(bad_keys)), EXIT_SECURITY_FILE)
+    assert line.endswith(f"the API keys file {bad_keys} has 1 bad line(s): line 1: the hash must be sha256: and "
+                         "64 hex digits: fix or remove them (stigmer-actors keys create writes good ones)")
+    line = refusal(serve(data_dir, "--api-keys", str(tmp_path / "nope")), EXIT_SECURITY_FILE)
+    assert line.endswith(f"cannot read the API keys file {tmp_path / 'nope'} (No such file or directory)")
+    line = refusal(serve(data_dir, "--tls-cert", str(pki.server_cert)), 2)
+    assert line.endswith("--tls-cert and --tls-key go together: give both, or neither")
+    line = refusal(serve(data_dir, "--tls-client-ca", str(pki.ca)), 2)
+    assert line.endswith("--tls-client-ca needs TLS: give --tls-cert and --tls-key too")
+    assert not data_dir.exists()  # every refusal came before the store was opened

@@ -9,8 +9,17 @@ from typing import Any, Callable
 
 import pytest
 
-from stigmer_actors.runner.compiler import WorkflowInvalid, compile_workflow
+from stigmer_actors.runner.compiler import WorkflowInvalid
+from stigmer_actors.runner.compiler import compile_workflow as compile_any
+from stigmer_actors.runner.policy import PythonModules
 from stigmer_actors.runner.source import DefinitionError, load
+
+HOOKS = PythonModules(("tests.workflow_hooks",))
+"""What these definitions' python nodes call: allowed as an operator would allow it."""
+
+
+def compile_workflow(data: Any) -> Any:
+    return compile_any(data, HOOKS)
 
 TRIAGE = """
 name: ticket-triage
@@ -142,11 +151,15 @@ RULES = [
      "node route: branch rule 1 when: '==' does not parse"),
     ("CEL not a string", _set("classify.with", {"set": {"severity": 3}}),
      "node classify: with.set.severity must be a CEL expression (a string) [cel]"),
-    ("python unresolved", _set("page.with", {"call": "tests.workflow_hooks:nope"}),
-     "node page: call 'tests.workflow_hooks:nope' does not resolve: module 'tests.workflow_hooks' has no attribute 'nope' [python]"),
-    ("python not callable", _set("page.with", {"call": "tests.workflow_hooks:NOT_CALLABLE"}),
-     "node page: call 'tests.workflow_hooks:NOT_CALLABLE' is not callable [python]"),
-    ("python malformed", _set("page.with", {"call": "echo"}), "node page: call 'echo' must be module:function (an absolute module path, such as mypkg.hooks:page) [python]"),
+    ("python module not allowed", _set("page.with", {"call": "json:loads"}),
+     "node page: call json:loads: json is not within --python-modules tests.workflow_hooks; add it there "
+     "to allow it [python]"),
+    ("python parent of an allowed module", _set("page.with", {"call": "tests:anything"}),
+     "node page: call tests:anything: tests is not within --python-modules tests.workflow_hooks"),
+    ("python private name", _set("page.with", {"call": "tests.workflow_hooks:_hidden"}),
+     "node page: call 'tests.workflow_hooks:_hidden' must be module:function (an absolute module path "
+     "and a public name, such as mypkg.hooks:page) [python]"),
+    ("python malformed", _set("page.with", {"call": "echo"}), "node page: call 'echo' must be module:function (an absolute module path and a public name, such as mypkg.hooks:page) [python]"),
     ("http url", _set("fetch.with", {"url": "ftp://h/x"}),
      "node fetch: url 'ftp://h/x' is not an http(s) URL with a host [http]"),
     ("duration", _set("fetch.timeout", "10 seconds"),

@@ -16,7 +16,7 @@ from stigmer_actors.domain import phases
 from stigmer_actors.domain.kinds import WORKFLOW
 from stigmer_actors.runner.progress import Progress
 from stigmer_actors.store.rocks import RocksStore
-from tests.daemon import Daemon
+from tests.daemon import ALLOW_HOOKS, Daemon
 from tests.test_workflow_runs import COMPLETED
 
 
@@ -39,7 +39,7 @@ def twenty_nodes() -> tuple[str, list[str]]:
 def test_sigkill_mid_run_resumes_without_rerunning_recorded_nodes(tmp_path: Path) -> None:
     data_dir, log = tmp_path / "data", tmp_path / "ran.txt"
     source, names = twenty_nodes()
-    daemon = Daemon(data_dir)
+    daemon = Daemon(data_dir, *ALLOW_HOOKS)
     try:
         with StigmerClient(daemon.address) as client:
             client.apply_workflow(source)
@@ -65,7 +65,7 @@ def test_sigkill_mid_run_resumes_without_rerunning_recorded_nodes(tmp_path: Path
     assert 6 <= len(recorded) < 20, recorded
     assert recorded <= set(ran_before)
 
-    daemon = Daemon(data_dir)
+    daemon = Daemon(data_dir, *ALLOW_HOOKS)
     try:
         with StigmerClient(daemon.address) as client:
             last = None

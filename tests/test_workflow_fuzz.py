@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from stigmer_actors.runner import expressions
 from stigmer_actors.runner.compiler import WorkflowInvalid, compile_workflow
+from stigmer_actors.runner.policy import PythonModules
 from stigmer_actors.runner.ir import NODE_TYPES
 from stigmer_actors.runner.source import DefinitionError, load
 
@@ -30,7 +31,8 @@ ANY = st.recursive(
     ),
     max_leaves=12,
 )
-# python targets are imported at apply: only names whose import is harmless
+# python targets are checked by name, within the allowed modules (HOOKS); nothing is imported
+HOOKS = PythonModules(("tests.workflow_hooks",))
 CALLS = st.sampled_from(["tests.workflow_hooks:echo", "tests.workflow_hooks:NOT_CALLABLE", ".foo:bar",
                          "tests.workflow_hooks:", ":x", "a..b:c", "tests.nope:x", "echo", "json:loads"])
 DURATIONS = st.one_of(st.sampled_from(["1s", "500ms", "2m", "25h", "99999999999h", "1.5h", "0s", "-1s"]), ANY)
@@ -82,7 +84,7 @@ DEFINITIONS = st.fixed_dictionaries({"name": maybe(st.just("fuzz")), "nodes": ma
 @given(DEFINITIONS)
 def test_compiling_any_structure_compiles_or_is_refused(data: dict[str, Any]) -> None:
     try:
-        workflow = compile_workflow(data)
+        workflow = compile_workflow(data, HOOKS)
     except WorkflowInvalid as refusal:
         assert refusal.problems and all(p.rule for p in refusal.problems)
         assert len(str(refusal)) < 4000  # it travels in a gRPC status

@@ -68,9 +68,9 @@ CASES = [
      "value has 5000 digits; use sys.set_int_max_str_digits() to increase the limit [yaml]"),
     ("relative module", ONE.replace("noop", "python") % ", with: {call: '.foo:bar'}",
      ONE_PROBLEM + "node a: call '.foo:bar' must be module:function "
-     "(an absolute module path, such as mypkg.hooks:page) [python]"),
+     "(an absolute module path and a public name, such as mypkg.hooks:page) [python]"),
     ("python call not a string", ONE.replace("noop", "python") % ", with: {call: 5}",
-     ONE_PROBLEM + "node a: call 5 must be module:function (an absolute module path, such as mypkg.hooks:page) [python]"),
+     ONE_PROBLEM + "node a: call 5 must be module:function (an absolute module path and a public name, such as mypkg.hooks:page) [python]"),
     ("branch next a mapping",
      "name: x\nnodes: [{id: a, type: noop, branch: {rules: [{when: 'true', next: {b: c}}]}}, {id: b, type: noop}]\n",
      ONE_PROBLEM + "node a: branch rule 1 next must be a node id or a list of node ids, not {'b': 'c'} [reference]"),

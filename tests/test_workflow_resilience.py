@@ -91,7 +91,7 @@ def test_an_unreadable_progress_record_fails_that_run_and_the_runner_claims_on(d
          "input": {}, "priority": "from a newer runner"}).encode()})
     from stigmer_actors.runner.service import WorkflowRunner
 
-    d.runner = WorkflowRunner(d.server.address, d.engine.store).start()
+    d.runner = WorkflowRunner(d.server.address, d.engine.store, policy=d.policy).start()
     try:
         seen = d.run("name: after\nnodes: [{id: a, type: noop}]\n")
         assert seen[-1].status.phase == phases.COMPLETED

@@ -22,9 +22,11 @@ from stigmer_actors.client import StigmerClient
 from stigmer_actors.domain import phases
 from stigmer_actors.domain.kinds import WORKFLOW
 from stigmer_actors.grpc_edge.server import EdgeServer
+from stigmer_actors.runner.policy import HttpHosts, NodePolicy, PythonModules
 from stigmer_actors.runner.service import WorkflowRunner
 from stigmer_actors.wire import workflow_enum
 from tests import workflow_hooks
+from tests.daemon import HOOK_MODULES
 
 TASK = workflow_enum.WorkflowTaskStatus
 ORDER = {TASK.Value(n): i for i, n in enumerate(
@@ -35,14 +37,22 @@ ENDED = {COMPLETED, FAILED, SKIPPED}
 
 
 class Daemon:
+    """A daemon and its runner in this process. Its python nodes may call the tests' hooks,
+    and its http nodes reach ``http_hosts`` (loopback, for the tests' HTTP servers; None:
+    the default, public addresses only)."""
+
     def __init__(
         self, data_dir: Path, inactivity_timeout: float = 60.0, heartbeat_timeout: float = 0,
         heartbeat_every: float = 30.0, max_message_bytes: int = 4 * 1024 * 1024,
+        http_hosts: str | None = "127.0.0.1",
     ) -> None:
-        self.engine = Engine(data_dir, pending_timeout=0, heartbeat_timeout=heartbeat_timeout)
+        self.engine = Engine(data_dir, pending_timeout=0, heartbeat_timeout=heartbeat_timeout,
+                             python_modules=HOOK_MODULES)
         self.server = EdgeServer(self.engine, "127.0.0.1:0", max_message_bytes=max_message_bytes).start()
+        self.policy = NodePolicy(PythonModules.parse(HOOK_MODULES),
+                                 HttpHosts.parse(http_hosts) if http_hosts is not None else HttpHosts())
         self.runner = WorkflowRunner(self.server.address, self.engine.store, inactivity_timeout=inactivity_timeout,
-                                     heartbeat_every=heartbeat_every).start()
+                                     heartbeat_every=heartbeat_every, policy=self.policy).start()
         self.client = StigmerClient(self.server.address)
 
     def run(self, source: str, **inputs: str) -> list:
@@ -577,6 +587,15 @@ def test_many_concurrent_runs_each_node_once_and_a_stuck_one_blocks_nothing(daem
 @pytest.mark.parametrize(("node", "error"), [
     ("{id: bad, type: python, with: {call: 'tests.workflow_hooks:not_a_dict'}}",
      "node bad: tests.workflow_hooks:not_a_dict returned list, not a dict"),
+    # Apply checks a python target by name only (it imports nothing): the import, and what it
+    # finds, is the runner's, when the node runs.
+    ("{id: bad, type: python, with: {call: 'tests.workflow_hooks:nope'}}",
+     "node bad: AttributeError: module 'tests.workflow_hooks' has no attribute 'nope'"),
+    ("{id: bad, type: python, with: {call: 'tests.workflow_hooks:NOT_CALLABLE'}}",
+     "node bad: tests.workflow_hooks:NOT_CALLABLE is not callable"),
+    ("{id: bad, type: python, with: {call: 'tests.workflow_hooks.missing:f'}}",
+     "node bad: ModuleNotFoundError: No module named 'tests.workflow_hooks.missing'; "
+     "'tests.workflow_hooks' is not a package"),
     ("{id: bad, type: transform, with: {set: {x: 'input.missing + 1'}}}",
      "node bad: CEL `input.missing + 1`: no such member in mapping: 'missing'"),
     ("{id: bad, type: filter, with: {items: 'input.n', keep: 'item > 1'}}",

@@ -18,7 +18,7 @@ from types import ModuleType
 
 import grpc
 
-from stigmer_actors.cli import commands, completion, exits, run, watch, workflows
+from stigmer_actors.cli import commands, completion, connect, exits, run, watch, workflows
 from stigmer_actors.cli.addresses import dial_address
 from stigmer_actors.cli.boundary import (
     Unreachable,
@@ -35,6 +35,7 @@ DESCRIPTION = "An actor-model execution-status service for AI agent and workflow
 SERVER_COMMANDS = {
     "serve": "run the execution-status daemon",
     "runner": "run workflow executions for a daemon",
+    "keys": "API keys: create, list, revoke",
 }
 """The commands of the ``server`` extra, with their help (also shown when not loaded)."""
 NEEDS_SERVER_PARSERS = {*SERVER_COMMANDS, "completion"}
@@ -47,11 +48,12 @@ def version() -> str:
         return "(not installed)"
 
 
-def server_modules() -> tuple[ModuleType, ModuleType]:
-    """``serve``'s and ``runner``'s modules; ModuleNotFoundError without the server extra."""
-    from stigmer_actors.cli import runner, serve
+def server_modules() -> tuple[ModuleType, ModuleType, ModuleType]:
+    """``serve``'s, ``runner``'s and ``keys``' modules; ModuleNotFoundError without the
+    server extra."""
+    from stigmer_actors.cli import keys, runner, serve
 
-    return serve, runner
+    return serve, runner, keys
 
 
 def parser(with_server: bool = True) -> Parser:
@@ -60,12 +62,13 @@ def parser(with_server: bool = True) -> Parser:
     address = Parser(add_help=False)
     address.add_argument("--address", type=dial_address, default=daemon_address(),
                          help=f"the daemon's HOST:PORT (default: ${ADDRESS_ENV} if set, else {DEFAULT_ADDRESS})")
+    connect.add_options(address)
     common = Parser(add_help=False, parents=[address])
     common.add_argument("--json", action="store_true", help="print JSON (one object per line) instead of text")
     top = Parser(prog="stigmer-actors", description=DESCRIPTION)
     top.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = top.add_subparsers(dest="command", required=True)
-    serve, runner = server_modules() if with_server else (None, None)
+    serve, runner, keys = server_modules() if with_server else (None, None, None)
     if serve is None:
         sub.add_parser("serve", help=SERVER_COMMANDS["serve"])
     else:
@@ -75,10 +78,12 @@ def parser(with_server: bool = True) -> Parser:
     workflows.add_parser(sub, common)
     run.add_parser(sub, common)
     completion.add_parser(sub)
-    if runner is None:
+    if runner is None or keys is None:
         sub.add_parser("runner", help=SERVER_COMMANDS["runner"])
+        sub.add_parser("keys", help=SERVER_COMMANDS["keys"])
     else:
         runner.add_parser(sub)
+        keys.add_parser(sub)
     for command in subparsers(top):
         if is_leaf(command):
             command.set_defaults(command_prog=command.prog)
@@ -140,7 +145,12 @@ def _server_command(args: argparse.Namespace) -> int:
 
 
 def _client_command(args: argparse.Namespace) -> int:
-    with StigmerClient(args.address) as client:
+    try:
+        client = StigmerClient(args.address, credentials=connect.credentials(args))
+    except (OSError, ValueError) as error:  # a TLS file that cannot be read, half a certificate
+        return report_usage(args.command_prog, UsageError(
+            error.strerror if isinstance(error, OSError) and error.strerror else str(error)))
+    with client:
         try:
             return int(args.run(args, client))
         except grpc.RpcError as error:

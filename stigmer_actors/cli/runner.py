@@ -18,9 +18,11 @@ from pathlib import Path
 from loguru import logger
 
 from stigmer_actors import logs
+from stigmer_actors.cli import connect
 from stigmer_actors.cli.addresses import dial_address
 from stigmer_actors.cli.parsing import Commands
-from stigmer_actors.cli.serve import STOP_POLL, add_runner_options, default_data_dir
+from stigmer_actors.cli.serve import STOP_POLL, add_runner_options, default_data_dir, node_policy
+from stigmer_actors.cli.startup import EXIT_SECURITY_FILE
 from stigmer_actors.contract import (
     ADDRESS_ENV,
     DEFAULT_ADDRESS,
@@ -43,6 +45,7 @@ def add_parser(commands: Commands) -> None:
     p.add_argument("--runner-id", default=os.environ.get(RUNNER_NAME_ENV) or "workflow-runner",
                    help=f"this runner's name, in `stigmer-actors runners` (default: ${RUNNER_NAME_ENV} "
                         "if set, else workflow-runner)")
+    connect.add_options(p)
     add_runner_options(p)
     logs.add_options(p)
     p.set_defaults(run=run)
@@ -55,8 +58,14 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: stop.set())
     data_dir = args.data_dir or default_data_dir().with_name("stigmer-actors-runner")
     store = RocksStore(data_dir)
-    runner = WorkflowRunner(args.address, store, runner_id=args.runner_id, workers=args.workers,
-                            inactivity_timeout=args.inactivity_timeout).start()
+    try:
+        runner = WorkflowRunner(args.address, store, runner_id=args.runner_id, workers=args.workers,
+                                inactivity_timeout=args.inactivity_timeout,
+                                credentials=connect.credentials(args), policy=node_policy(args)).start()
+    except (OSError, ValueError) as error:  # a TLS file that cannot be read, half a certificate
+        store.close()
+        logger.error(error.strerror if isinstance(error, OSError) and error.strerror else str(error))
+        return EXIT_SECURITY_FILE
     logger.info("runner {runner} claiming workflows from {address}, progress in {data_dir}",
                 runner=args.runner_id, address=args.address, data_dir=data_dir)
     while not stop.wait(STOP_POLL):  # not a bare wait(): see serve.run on signals and threads

@@ -1,10 +1,19 @@
-"""``stigmer-actors serve``: the daemon, with defaults that need no flags."""
+"""``stigmer-actors serve``: the daemon, with defaults that need no flags.
+
+Secured when asked (README "Securing the daemon"): ``--api-keys`` (a key with a role on
+every call), ``--tls-cert``/``--tls-key`` (TLS), ``--tls-client-ca`` (mutual TLS). It
+will not serve an address other hosts can reach without keys or mutual TLS unless
+``--insecure`` says so. Its own workflow runner reaches it over a Unix socket in a
+private directory (no TLS to trust there), with a key made at start and kept in memory.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
+import tempfile
 import threading
 from pathlib import Path
 
@@ -13,7 +22,15 @@ from loguru import logger
 from stigmer_actors import logs
 from stigmer_actors.cli.addresses import listen_address
 from stigmer_actors.cli.parsing import bounded
-from stigmer_actors.cli.startup import EXIT_CANNOT_LISTEN, raise_open_file_limit
+from stigmer_actors.cli.startup import (
+    EXIT_CANNOT_LISTEN,
+    EXIT_SECURITY_FILE,
+    EXIT_UNGUARDED,
+    is_loopback,
+    raise_open_file_limit,
+    unguarded_refusal,
+)
+from stigmer_actors.client.credentials import Credentials
 from stigmer_actors.domain.timeouts import MAX_TIMEOUT_SECONDS, Timeouts
 from stigmer_actors.engine import Engine
 from stigmer_actors.grpc_edge.server import (
@@ -25,7 +42,12 @@ from stigmer_actors.grpc_edge.server import (
 )
 from stigmer_actors.observability import Metrics
 from stigmer_actors.observability.http import MetricsEndpoint
+from stigmer_actors.runner.policy import HttpHosts, NodePolicy, PythonModules
 from stigmer_actors.runner.service import DEFAULT_INACTIVITY_TIMEOUT, DEFAULT_WORKERS, WorkflowRunner
+from stigmer_actors.security.errors import SecurityFileError
+from stigmer_actors.security.keyring import KeyRing
+from stigmer_actors.security.roles import Role
+from stigmer_actors.security.tls import ServerTLS
 from stigmer_actors.store.rocks import DURABILITIES
 from stigmer_actors.supervisor import RestartPolicy, RunnerSpec, Supervisor, parse_runner
 from stigmer_actors.supervisor.policy import CRASH_LOOP_EXITS, CRASH_LOOP_WINDOW, DEFAULT_BACKOFF, MAX_BACKOFF
@@ -46,12 +68,33 @@ MAX_WORKERS = 256
 _SECONDS = bounded(float, 0, MAX_TIMEOUT_SECONDS, " seconds (30 days)")
 
 
+def _listed(parse):  # noqa: ANN001, ANN202
+    """An argparse ``type`` for a comma-separated list (a refusal is one usage line, exit 2)."""
+    def checked(text: str):  # noqa: ANN202
+        try:
+            return parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+    return checked
+
+
 def add_runner_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=bounded(int, 1, MAX_WORKERS), default=DEFAULT_WORKERS,
                    help=f"worker threads for python/http/wait/agent nodes (1 to {MAX_WORKERS})")
     p.add_argument("--inactivity-timeout", type=bounded(float, 0, MAX_TIMEOUT_SECONDS, " seconds (30 days)", above=True),
                    default=DEFAULT_INACTIVITY_TIMEOUT, metavar="SECONDS",
                    help="fail a run that makes no progress for this long")
+    p.add_argument("--python-modules", type=_listed(PythonModules.parse), default=PythonModules(),
+                   metavar="PKG,PKG.SUB",
+                   help="modules python nodes may call, each with its submodules (default: none)")
+    p.add_argument("--http-hosts", type=_listed(HttpHosts.parse), default=HttpHosts(),
+                   metavar="HOST,IP,NET",
+                   help="the only hosts http nodes may reach (default: any public address, no "
+                        "loopback, private or link-local one)")
+
+
+def node_policy(args: argparse.Namespace) -> NodePolicy:
+    return NodePolicy(args.python_modules, args.http_hosts)
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -87,6 +130,15 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                    help="delay before restarting a runner that exited, doubled for each exit "
                         f"within {CRASH_LOOP_WINDOW:g} s (default {DEFAULT_BACKOFF:g}, at most "
                         f"{MAX_BACKOFF:g}); the {CRASH_LOOP_EXITS}th exit there marks it failed")
+    p.add_argument("--api-keys", type=Path, default=None, metavar="FILE",
+                   help="require an API key on every call but health's (stigmer-actors keys create)")
+    p.add_argument("--tls-cert", type=Path, default=None, metavar="FILE",
+                   help="serve TLS with this PEM certificate (chain)")
+    p.add_argument("--tls-key", type=Path, default=None, metavar="FILE", help="its PEM private key")
+    p.add_argument("--tls-client-ca", type=Path, default=None, metavar="FILE",
+                   help="mutual TLS: clients must present a certificate this PEM CA signed")
+    p.add_argument("--insecure", action="store_true",
+                   help="serve a non-loopback --address without API keys or mutual TLS")
     add_runner_options(p)
     logs.add_options(p)
     p.set_defaults(run=run)
@@ -137,6 +189,23 @@ def run(args: argparse.Namespace) -> int:
     """
     logs.configure(args.log_level, args.log_format)
     data_dir = args.data_dir or default_data_dir()
+    try:
+        keys, tls = _security(args)
+    except SecurityFileError as error:
+        logger.error(str(error))
+        return EXIT_SECURITY_FILE
+    except ValueError as error:  # flags that do not go together
+        logger.error(str(error))
+        return 2
+    if not is_loopback(args.address) and keys is None and (tls is None or not tls.mutual):
+        if not args.insecure:
+            logger.error(unguarded_refusal(args.address))
+            return EXIT_UNGUARDED
+        logger.warning("serving {address} with no API keys and no mutual TLS (--insecure): anyone "
+                       "who reaches it can read, change and delete every execution", address=args.address)
+    elif not is_loopback(args.address) and keys is not None and tls is None:
+        logger.warning("API keys travel in clear text to {address}: give --tls-cert and --tls-key",
+                       address=args.address)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -150,24 +219,39 @@ def run(args: argparse.Namespace) -> int:
         heartbeat_timeout=args.heartbeat_timeout,
         metrics=Metrics(),
         no_runner_reason=supervisor.no_runner_reason,
+        python_modules=args.python_modules.allowed,
     )
     endpoint = None
+    # The runners' own way in (this process's and the supervised ones'): a socket in a
+    # directory only this user can open.
+    local = None if args.no_runner and not args.runner else Path(tempfile.mkdtemp(prefix="stigmer-actors-"))
     try:
         server = EdgeServer(engine, args.address, args.max_streams, args.max_message_bytes,
-                            max_connections, supervised=supervisor.wire_states).start()
+                            max_connections, supervised=supervisor.wire_states, keys=keys, tls=tls,
+                            local_socket=str(local / "runner.sock") if local else None).start()
         if args.metrics_address:
             endpoint = MetricsEndpoint(args.metrics_address, engine.core.metrics)
             logger.info("metrics at {url}", url=endpoint.url)
     except (OSError, ValueError) as error:
         engine.close()
+        _remove(local)
         logger.error("cannot serve: {error}; give another --address (or --metrics-address), "
                      "or stop what holds it", error=error)
         return EXIT_CANNOT_LISTEN
+    if keys is not None:
+        keys.start()
     runner = None
-    if not args.no_runner:
-        runner = WorkflowRunner(_loopback(server.address), engine.store, runner_id="serve",
-                                workers=args.workers, inactivity_timeout=args.inactivity_timeout).start()
-    supervisor.start(_loopback(server.address), data_dir.absolute())
+    if server.local_address is not None and not args.no_runner:
+        # A key in memory only, for this process's runner, with the runner role.
+        key = keys.add_internal("serve-runner", Role.RUNNER) if keys is not None else ""
+        runner = WorkflowRunner(server.local_address, engine.store, runner_id="serve",
+                                workers=args.workers, inactivity_timeout=args.inactivity_timeout,
+                                credentials=Credentials(api_key=key), policy=node_policy(args)).start()
+    # Supervised runners come in the same way: the private socket, a key each (in memory).
+    supervisor.start(server.local_address or server.address, data_dir.absolute(),
+                     key_for=(lambda name: keys.add_internal(f"runner {name}", Role.RUNNER))
+                     if keys is not None else None)
+    _log_security(keys, tls)
     logger.info(
         "listening on {address}, data in {data_dir} ({durability} durability)",
         address=server.address,
@@ -183,12 +267,35 @@ def run(args: argparse.Namespace) -> int:
     server.stop(grace=3.0)
     if endpoint is not None:
         endpoint.stop()
+    if keys is not None:
+        keys.stop()
     engine.close()
+    _remove(local)
     logger.info("stopped; store flushed")
     return 0
 
 
-def _loopback(address: str) -> str:
-    """Where this process reaches its own server (a wildcard host is not an address to dial)."""
-    host, port = address.rsplit(":", 1)
-    return f"127.0.0.1:{port}" if host in ("0.0.0.0", "[::]", "") else address
+def _security(args: argparse.Namespace) -> tuple[KeyRing | None, ServerTLS | None]:
+    """The keys and TLS files asked for, read and checked (SecurityFileError naming the
+    file that is wrong; ValueError for flags that do not go together)."""
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise ValueError("--tls-cert and --tls-key go together: give both, or neither")
+    if args.tls_client_ca is not None and args.tls_cert is None:
+        raise ValueError("--tls-client-ca needs TLS: give --tls-cert and --tls-key too")
+    tls = ServerTLS.load(args.tls_cert, args.tls_key, args.tls_client_ca) if args.tls_cert else None
+    keys = KeyRing(args.api_keys) if args.api_keys is not None else None
+    if keys is not None and args.api_keys.stat().st_mode & 0o022:
+        logger.warning("API keys file {path} can be written by other users: they could add keys "
+                       "(chmod 600 it)", path=args.api_keys)
+    return keys, tls
+
+
+def _log_security(keys: KeyRing | None, tls: ServerTLS | None) -> None:
+    transport = "plain" if tls is None else "mutual TLS" if tls.mutual else "TLS"
+    access = f"API keys from {keys.path} ({keys.file_keys} keys)" if keys is not None else "no API keys"
+    logger.info("security: {transport}, {access}", transport=transport, access=access)
+
+
+def _remove(directory: Path | None) -> None:
+    if directory is not None:
+        shutil.rmtree(directory, ignore_errors=True)

@@ -5,12 +5,17 @@ do, and an exit code per sort of problem, so a supervisor can tell them apart.
     2  bad command line           5  the data directory cannot be written
     3  data directory in use      6  cannot listen on the address
                                   7  the store could not be opened for another reason
+    8  a network address without API keys or mutual TLS (and no --insecure)
+    9  a keys file or TLS file that cannot be read or is wrong
 """
 
 from __future__ import annotations
 
+import argparse
+import ipaddress
 import os
 import resource
+import socket
 
 from loguru import logger
 
@@ -21,6 +26,8 @@ EXIT_DAMAGED = 4
 EXIT_NOT_WRITABLE = 5
 EXIT_CANNOT_LISTEN = 6
 EXIT_STORE_OTHER = 7
+EXIT_UNGUARDED = 8
+EXIT_SECURITY_FILE = 9
 
 _CODES = {
     OpenProblem.IN_USE: EXIT_IN_USE,
@@ -76,3 +83,26 @@ def raise_open_file_limit() -> int:
         except (ValueError, OSError) as error:
             logger.debug("open-file limit stays {soft}: {error}", soft=soft, error=error)
     return soft
+
+
+def is_loopback(address: str) -> bool:
+    """Whether ``HOST:PORT`` (or ``unix:PATH``) is reachable from this host only: every
+    address its host resolves to is a loopback address. A wildcard host is not."""
+    if address.startswith("unix:"):
+        return True
+    host = address.rpartition(":")[0].strip("[]")
+    if not host:
+        return False
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        return False  # grpc will refuse it; this check need not say why
+    return all(ipaddress.ip_address(info[4][0].split("%", 1)[0]).is_loopback for info in infos)
+
+
+def unguarded_refusal(address: str) -> str:
+    """The line ``serve`` prints when asked to serve a network address with no guard."""
+    return (f"refusing to serve {address} unguarded: it is reachable from other hosts, and "
+            "without API keys or mutual TLS anyone who reaches it can read, change and delete "
+            "every execution; give --api-keys FILE (stigmer-actors keys create) or "
+            "--tls-client-ca FILE (with --tls-cert and --tls-key), or --insecure to serve it anyway")

@@ -7,9 +7,11 @@ nor their dependencies: the base install, without the ``server`` extra, is enoug
 """
 
 from stigmer_actors.client.client import StigmerClient
+from stigmer_actors.client.credentials import Credentials
 from stigmer_actors.client.status_builder import StatusBuilder
 from stigmer_actors.contract import DEFAULT_ADDRESS
 from stigmer_actors.domain.kinds import AGENT, WORKFLOW, Kind
 from stigmer_actors.domain.page import Page
 
-__all__ = ["AGENT", "DEFAULT_ADDRESS", "WORKFLOW", "Kind", "Page", "StatusBuilder", "StigmerClient"]
+__all__ = ["AGENT", "DEFAULT_ADDRESS", "WORKFLOW", "Credentials", "Kind", "Page", "StatusBuilder",
+           "StigmerClient"]

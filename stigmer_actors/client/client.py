@@ -2,6 +2,8 @@
 
 RPC failures surface as ``grpc.RpcError`` with the server's status code and message. For
 an id whose prefix names no kind (client-chosen ids), the kind is found by asking.
+A secured daemon is reached with ``credentials`` (TLS, API key: ``credentials.py``); by
+default the key is ``$STIGMER_API_KEY`` when set, over a plain channel.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import grpc
 from google.protobuf.message import Message
 
 from stigmer_actors import wire
+from stigmer_actors.client.credentials import Credentials
 from stigmer_actors.contract import AGENT_WIRE, DEFAULT_ADDRESS, WORKFLOW_WIRE, WireKind
 from stigmer_actors.domain import kinds, phases
 from stigmer_actors.domain.kinds import AGENT, Kind
@@ -35,11 +38,13 @@ meanwhile and the reader gets the newest one: ~50 versions behind, terminal in <
 
 
 class StigmerClient:
-    def __init__(self, address: str = DEFAULT_ADDRESS, timeout: float = 10.0) -> None:
+    def __init__(self, address: str = DEFAULT_ADDRESS, timeout: float = 10.0, *,
+                 credentials: Credentials | None = None) -> None:
         self.address = address
         self.timeout = timeout
-        self._channel = grpc.insecure_channel(address)
-        self._watch_channel = grpc.insecure_channel(address, options=WATCH_CHANNEL_OPTIONS)
+        self.credentials = credentials or Credentials()
+        self._channel = self.credentials.channel(address)
+        self._watch_channel = self.credentials.channel(address, WATCH_CHANNEL_OPTIONS)
         """Subscribe streams only (it connects on the first): unary calls keep grpc's
         read-ahead on their own connection (large responses need it on slow links)."""
         self._command = {

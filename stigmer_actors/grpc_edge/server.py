@@ -15,6 +15,12 @@ after ``HANDSHAKE_MS`` too. Dead peers are found by keepalive pings.
 
 The health service says NOT_SERVING, for the whole server and each service, while the
 store cannot write (``store/health.py``), and SERVING again once it can.
+
+Security, when asked for: TLS on ``address`` (``tls``; mutual TLS when it has a client
+CA), and an API key with a role on every call but health's (``keys``: the interceptor of
+``auth_interceptor.py``, inside the metrics one so refusals are counted with their code).
+``local_socket`` adds a Unix socket for this process's own clients (``serve``'s workflow
+runner): no TLS there, and the same key check.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from stigmer_actors.domain.sizes import CLIENT_RECEIVE_BYTES
 from stigmer_actors.engine import Engine
 from stigmer_actors.grpc_edge.admin_servicer import SERVICE as ADMIN_SERVICE
 from stigmer_actors.grpc_edge.admin_servicer import admin_handler
+from stigmer_actors.grpc_edge.auth_interceptor import AuthInterceptor
 from stigmer_actors.grpc_edge.command_servicer import command_handler
 from stigmer_actors.grpc_edge.definitions_servicer import SERVICE as DEFINITIONS_SERVICE
 from stigmer_actors.grpc_edge.definitions_servicer import definitions_handler
@@ -40,6 +47,8 @@ from stigmer_actors.grpc_edge.dispatch_servicer import Supervised, dispatch_hand
 from stigmer_actors.grpc_edge.metrics_interceptor import MetricsInterceptor
 from stigmer_actors.grpc_edge.query_servicer import query_handler
 from stigmer_actors.grpc_edge.streams import OpenStreams
+from stigmer_actors.security.keyring import KeyRing
+from stigmer_actors.security.tls import ServerTLS
 
 DEFAULT_MAX_STREAMS = 1000
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
@@ -64,11 +73,17 @@ class EdgeServer:
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         supervised: Supervised | None = None,
+        *,
+        keys: KeyRing | None = None,
+        tls: ServerTLS | None = None,
+        local_socket: str | None = None,
     ) -> None:
         """``supervised``: the runner processes this daemon supervises, as ``listRunners``
         and ``stats`` show them (``serve --runner``; none by default)."""
         self.engine = engine
         supervised = supervised or (lambda: [])
+        self.keys = keys
+        self.tls = tls
         self.streams = OpenStreams(max_streams)
         # Metrics are the engine's choice (``serve`` always has them); without them there is
         # nothing to count RPCs into and ``stats`` says so.
@@ -79,10 +94,15 @@ class EdgeServer:
         self._pool = ThreadPoolExecutor(
             max_workers=max_streams + UNARY_WORKERS, thread_name_prefix="grpc-worker"
         )
+        interceptors: list[grpc.ServerInterceptor] = []
+        if metrics is not None:
+            interceptors.append(MetricsInterceptor(metrics))
+        if keys is not None:
+            interceptors.append(AuthInterceptor(keys, metrics))
         # A request over max_message_bytes is refused by grpc itself with RESOURCE_EXHAUSTED.
         self._server = grpc.server(
             self._pool,
-            interceptors=[MetricsInterceptor(metrics)] if metrics is not None else [],
+            interceptors=interceptors,
             maximum_concurrent_rpcs=max_streams + UNARY_IN_FLIGHT,
             options=[
                 ("grpc.so_reuseport", 0),
@@ -123,12 +143,25 @@ class EdgeServer:
         )
         _check_bindable(address)
         try:
-            self.port = self._server.add_insecure_port(address)
+            if tls is not None:
+                self.port = self._server.add_secure_port(address, tls.credentials())
+            else:
+                self.port = self._server.add_insecure_port(address)
         except RuntimeError:  # grpc's way of saying the address is taken or not ours
             self.port = 0
         if self.port == 0:
             raise OSError(f"could not listen on {address} (in use, or not an address of this host)")
         self.address = f"{address.rsplit(':', 1)[0]}:{self.port}"
+        self.local_address: str | None = None
+        """``unix:PATH`` of ``local_socket``, for clients in this process."""
+        if local_socket is not None:
+            self.local_address = f"unix:{local_socket}"
+            try:
+                bound = self._server.add_insecure_port(self.local_address)
+            except RuntimeError:
+                bound = 0
+            if bound == 0:
+                raise OSError(f"could not listen on {self.local_address}")
 
     def _store_health(self, cause: str | None) -> None:
         """NOT_SERVING while the store cannot write (``cause``), SERVING when it can."""

@@ -74,6 +74,11 @@ class Metrics:
             "Items a long-lived loop dropped after an exception (logged), by loop.", ["loop"],
             registry=r,
         )
+        self.auth_refused = Counter(
+            "stigmer_auth_refused",
+            "Calls refused by the API-key check, by reason: missing, malformed, unknown (no "
+            "such key, or revoked), role (below what the method needs).", ["reason"], registry=r,
+        )
         self._fold_lock = threading.Lock()
         self.update_seconds = Histogram(_LATENCY_BUCKETS)
         self.steps = {step: Histogram(_STEP_BUCKETS) for step in STEPS}

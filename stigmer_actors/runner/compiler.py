@@ -25,7 +25,8 @@ cycle       no cycle except through a loop's ``back_to``
 cel         every CEL expression (and ``{{ }}`` template) parses, is at most 1,000
             characters and nests at most 150 levels (``expressions.check``); at most 32 KiB
             of distinct CEL text in all
-python      ``call`` names an absolute ``module:function`` that imports and is callable
+python      ``call`` names an absolute ``module:function`` (a public name) in a module the
+            operator allows (``policy.PythonModules``); nothing is imported to check it
 http        ``url`` is an http(s) URL with a host
 duration    ``timeout`` (at most 24h), ``retry.backoff`` (1h), ``wait.for`` (24h) are durations
 retry       ``max_attempts`` an integer from 1 to 100
@@ -39,7 +40,6 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import importlib
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -48,9 +48,10 @@ from urllib.parse import urlsplit
 from stigmer_actors.runner import expressions, ir, limits
 from stigmer_actors.runner.durations import parse_duration
 from stigmer_actors.runner.graph import Graph
+from stigmer_actors.runner.policy import PythonModules
 
 _ID = re.compile(r"^[a-z0-9_-]+$")
-_PYTHON_TARGET = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
+_PYTHON_TARGET = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z]\w*$")
 _NODE_FIELDS = {"id", "type", "with", "timeout", "retry", "branch", "loop", "join", "description"}
 _RETRY_FIELDS = {"max_attempts", "backoff"}
 _BRANCH_FIELDS = {"rules", "default"}
@@ -109,9 +110,11 @@ def _cut(text: str) -> str:
     return text if len(text) <= limits.VALUE_CHARS else text[: limits.VALUE_CHARS - 3] + "..."
 
 
-def compile_workflow(data: Any) -> ir.Workflow:
-    """The IR of ``data``; raises WorkflowInvalid listing every problem found."""
-    c = _Compiler(data)
+def compile_workflow(data: Any, python: PythonModules = PythonModules()) -> ir.Workflow:
+    """The IR of ``data``; raises WorkflowInvalid listing every problem found.
+
+    ``python``: the modules ``python`` nodes may name (by default none)."""
+    c = _Compiler(data, python)
     workflow = c.run()
     if workflow is not None and not c.problems:
         c.loop_bodies(workflow)
@@ -122,8 +125,9 @@ def compile_workflow(data: Any) -> ir.Workflow:
 
 
 class _Compiler:
-    def __init__(self, data: Any) -> None:
+    def __init__(self, data: Any, python: PythonModules) -> None:
         self.data = data
+        self.python = python
         self.problems: list[Problem] = []
         self._checked: dict[str, str | None] = {}
         """CEL text -> what ``expressions.check`` said (a repeated template is parsed once)."""
@@ -326,21 +330,15 @@ class _Compiler:
             self.report(node_id, "cel", f"{_cut(where)}: {shown(expression)} {complaint}")
 
     def _python_call(self, node_id: str, target: Any) -> None:
-        """The one place a ``python`` target is checked. Importing runs the module's code, so
-        any exception can come out of it; each becomes a problem of this node."""
+        """The one place a ``python`` target is checked: by its name only. Importing would
+        run the module's top-level code, chosen by whoever applies the definition; the
+        runner imports it when the node runs (and checks the allow-list again)."""
         if not isinstance(target, str) or not _PYTHON_TARGET.match(target):
             self.report(node_id, "python", f"call {shown(target)} must be module:function "
-                        f"(an absolute module path, such as mypkg.hooks:page)")
+                        f"(an absolute module path and a public name, such as mypkg.hooks:page)")
             return
-        module_name, _, attr = target.partition(":")
-        try:
-            function = getattr(importlib.import_module(module_name), attr)
-        except Exception as error:  # noqa: BLE001 - see the docstring
-            cause = str(error) if isinstance(error, (ImportError, AttributeError)) else f"{type(error).__name__}: {error}"
-            self.report(node_id, "python", f"call {shown(target)} does not resolve: {cause}")
-            return
-        if not callable(function):
-            self.report(node_id, "python", f"call {shown(target)} is not callable")
+        if not self.python.allows(target.partition(":")[0]):
+            self.report(node_id, "python", self.python.refusal(target))
 
     def _http_url(self, node_id: str, url: Any) -> None:
         probe = expressions.TEMPLATE.sub("x", url) if isinstance(url, str) else ""

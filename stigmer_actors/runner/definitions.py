@@ -22,6 +22,7 @@ from stigmer_actors.domain.errors import InvalidArgument, NotFound
 from stigmer_actors.domain.validation import check_id
 from stigmer_actors.runner import ir
 from stigmer_actors.runner.compiler import WorkflowInvalid, compile_workflow
+from stigmer_actors.runner.policy import PythonModules
 from stigmer_actors.runner.source import DefinitionError, load
 from stigmer_actors.store.keys import (
     SEP,
@@ -45,8 +46,11 @@ class Definition:
 
 
 class DefinitionRegistry:
-    def __init__(self, store: RocksStore, on_apply: Callable[[], object] = lambda: None) -> None:
+    def __init__(self, store: RocksStore, on_apply: Callable[[], object] = lambda: None,
+                 python: PythonModules = PythonModules()) -> None:
         self._store = store
+        self._python = python
+        """The modules ``python`` nodes may name (checked by name: apply imports nothing)."""
         self._on_apply = on_apply
         """Called after a new version is stored (the dispatcher may now hand out more runs)."""
         self._lock = threading.Lock()
@@ -59,7 +63,7 @@ class DefinitionRegistry:
 
         INVALID_ARGUMENT, listing every problem, if it does not compile.
         """
-        workflow = _compile(source)
+        workflow = _compile(source, self._python)
         check_id(workflow.name, "name")
         with self._lock:
             latest = self._latest_version(workflow.name)
@@ -101,7 +105,7 @@ class DefinitionRegistry:
         key = (definition.name, definition.version)
         workflow = self._compiled.get(key)
         if workflow is None:
-            workflow = _compile(definition.source)
+            workflow = _compile(definition.source, self._python)
             with self._lock:
                 self._keep(key, workflow)
         return workflow
@@ -134,8 +138,8 @@ class DefinitionRegistry:
         return int(keys[-1].rsplit(SEP.encode(), 1)[1]) if keys else 0
 
 
-def _compile(source: str) -> ir.Workflow:
+def _compile(source: str, python: PythonModules) -> ir.Workflow:
     try:
-        return compile_workflow(load(source))
+        return compile_workflow(load(source), python)
     except (DefinitionError, WorkflowInvalid) as error:
         raise InvalidArgument(f"workflow definition: {error}") from None

@@ -15,8 +15,6 @@ from __future__ import annotations
 import importlib
 import json
 import threading
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,9 +25,10 @@ from stigmer_actors.domain import phases
 from stigmer_actors.domain.kinds import AGENT
 from stigmer_actors.runner.durations import parse_duration
 from stigmer_actors.runner.expressions import Budget, Scope, evaluate, render
+from stigmer_actors.runner.http_fetch import FetchError, fetch
+from stigmer_actors.runner.policy import HTTP_SECONDS, NodePolicy
 
 INLINE = frozenset({"noop", "transform", "filter", "aggregate"})
-DEFAULT_HTTP_TIMEOUT = 30.0
 
 
 class NodeCancelled(RuntimeError):
@@ -56,6 +55,8 @@ class NodeContext:
     """The StigmerClient of the runner (``agent`` nodes create executions with it)."""
     timeout: float | None = None
     """The node's per-attempt timeout, if it has one (``http`` uses it for the request)."""
+    policy: NodePolicy = field(default_factory=NodePolicy)
+    """What the operator lets ``python`` and ``http`` nodes reach."""
     cancelled: threading.Event = field(default_factory=threading.Event)
     budget: Budget = field(default_factory=Budget)
     """What the attempt's expressions may spend (``transform``, ``filter``)."""
@@ -116,8 +117,17 @@ def _aggregate(ctx: NodeContext) -> dict[str, Any]:
 
 
 def _python(ctx: NodeContext) -> dict[str, Any]:
-    module_name, _, function_name = ctx.params["call"].partition(":")
+    """Import the target's module (here, on the worker: never at apply) and call it.
+
+    The allow-list is checked again first: a definition stored before the operator
+    narrowed it still cannot import anything outside it."""
+    target = str(ctx.params["call"])
+    module_name, _, function_name = target.partition(":")
+    if not ctx.policy.python.allows(module_name):
+        raise RuntimeError(ctx.policy.python.refusal(target))
     function = getattr(importlib.import_module(module_name), function_name)
+    if not callable(function):
+        raise TypeError(f"{target} is not callable")
     result = function(task_input("python", ctx.params, ctx.input), ctx)
     if result is None:
         return {}
@@ -127,20 +137,23 @@ def _python(ctx: NodeContext) -> dict[str, Any]:
 
 
 def _http(ctx: NodeContext) -> dict[str, Any]:
+    """One request within the operator's bounds (``http_fetch``: checked hosts, total time,
+    response size)."""
     p = ctx.params
     body = None
     headers = {str(k): str(v) for k, v in (p.get("headers") or {}).items()}
     if "json" in p:
         body = json.dumps(p["json"]).encode()
         headers.setdefault("Content-Type", "application/json")
-    request = urllib.request.Request(p["url"], data=body, headers=headers, method=p.get("method", "GET"))
-    timeout = min(ctx.timeout or DEFAULT_HTTP_TIMEOUT, DEFAULT_HTTP_TIMEOUT)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            status, reply_headers, raw = response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as error:
-        status, reply_headers, raw = error.code, dict(error.headers), error.read()
-    text = raw.decode("utf-8", "replace")
+        reply = fetch(str(p["url"]), str(p.get("method", "GET")), headers, body, ctx.policy.http,
+                      seconds=min(ctx.timeout or HTTP_SECONDS, HTTP_SECONDS), on_cancel=ctx.on_cancel)
+    except FetchError:
+        if ctx.cancelled.is_set():
+            raise NodeCancelled("cancelled during the request") from None
+        raise
+    status, reply_headers = reply.status, reply.headers
+    text = reply.body.decode("utf-8", "replace")
     try:
         parsed: Any = json.loads(text) if text else None
     except ValueError:

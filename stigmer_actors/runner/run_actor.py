@@ -22,7 +22,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -35,6 +35,7 @@ from stigmer_actors.domain.kinds import WORKFLOW
 from stigmer_actors.runner import ir, nodes, routing
 from stigmer_actors.runner.expressions import Budget, ExpressionError, RunHalted
 from stigmer_actors.runner.graph import Graph
+from stigmer_actors.runner.policy import NodePolicy
 from stigmer_actors.runner.progress import Progress, RunRecord
 from stigmer_actors.runner.reporting import Reporter, now
 from stigmer_actors.runner.scheduler import Scheduler, Timer
@@ -102,6 +103,8 @@ class RunServices:
     on_stopped: Callable[[str, RunReport], None]
     actors: Pool
     """Where the run actors take their turns."""
+    policy: NodePolicy = field(default_factory=NodePolicy)
+    """What ``python`` and ``http`` nodes may reach."""
 
 
 class RunActor(PooledActor):
@@ -268,7 +271,7 @@ class RunActor(PooledActor):
         ctx = nodes.NodeContext(
             run_id=self.eid, node=key[0], iteration=key[1], attempt=attempt, params=params,
             input=self.run.input, nodes=variables["nodes"], sources=self.state.sources.get(key, []),
-            client=self.s.client, timeout=node.timeout, budget=budget,
+            client=self.s.client, timeout=node.timeout, budget=budget, policy=self.s.policy,
         )
         if node.type in nodes.INLINE:
             try:

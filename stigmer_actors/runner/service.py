@@ -13,6 +13,8 @@ an exception in one item: it is logged, counted in ``failures`` (``timers`` for 
 scheduler's), and that item dropped, so one bad execution cannot stop the runner.
 A run's input: the definition's ``input`` defaults overlaid with the execution's
 ``spec.trigger_metadata`` (each value JSON-decoded when it parses, else the string).
+``policy``: what its ``python`` and ``http`` nodes may reach (``policy.py``); a definition
+naming a module outside it fails its runs, whatever the daemon accepted at apply.
 """
 
 from __future__ import annotations
@@ -30,9 +32,11 @@ from google.protobuf.message import Message
 from loguru import logger
 
 from stigmer_actors.client.client import StigmerClient
+from stigmer_actors.client.credentials import Credentials
 from stigmer_actors.domain import phases
 from stigmer_actors.domain.kinds import WORKFLOW
 from stigmer_actors.runner.compiler import WorkflowInvalid, compile_workflow
+from stigmer_actors.runner.policy import NodePolicy
 from stigmer_actors.runner.progress import Progress, RunRecord
 from stigmer_actors.runner.run_actor import Ended, RunActor, RunReport, RunServices
 from stigmer_actors.runner.scheduler import Scheduler
@@ -63,18 +67,21 @@ class WorkflowRunner:
         capacity: int = 4,
         inactivity_timeout: float = DEFAULT_INACTIVITY_TIMEOUT,
         heartbeat_every: float = DEFAULT_HEARTBEAT,
+        credentials: Credentials | None = None,
+        policy: NodePolicy = NodePolicy(),
     ) -> None:
         self.address = address
         self.runner_id = runner_id
         self.capacity = capacity
-        self.client = StigmerClient(address)
+        self.policy = policy
+        self.client = StigmerClient(address, credentials=credentials)
         self.progress = Progress(store)
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="workflow-node")
         self._scheduler = Scheduler()
         self._actors = Pool(name="runs")
         self._services = RunServices(self.client, self.progress, self._pool, self._scheduler,
                                      inactivity_timeout, heartbeat_every, self._run_stopped,
-                                     self._actors)
+                                     self._actors, policy)
         self._lock = threading.Condition()
         self._runs: dict[str, pykka.ActorRef] = {}
         self._halts: dict[str, threading.Event] = {}
@@ -243,7 +250,7 @@ class WorkflowRunner:
         key = (definition.name, definition.version, definition.ir_hash)
         workflow = self._workflows.get(key)
         if workflow is None:
-            workflow = compile_workflow(load(definition.source))
+            workflow = compile_workflow(load(definition.source), self.policy.python)
             self._workflows[key] = workflow
             if len(self._workflows) > KEPT_WORKFLOWS:
                 del self._workflows[next(iter(self._workflows))]

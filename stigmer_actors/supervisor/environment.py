@@ -2,7 +2,8 @@
 
 The daemon's own environment (PATH, HOME, a virtualenv...), plus:
 
-    STIGMER_ADDR             the daemon's address (its loopback address if it listens on all)
+    STIGMER_ADDR             the daemon's address for its runners (a private Unix socket)
+    STIGMER_API_KEY          a runner key of its own, when the daemon takes API keys
     STIGMER_RUNNER_NAME      the NAME of ``--runner NAME=COMMAND``
     STIGMER_RUNNER_DATA_DIR  <daemon data dir>/runners/NAME: the runner's own, kept across restarts
     PYTHONUNBUFFERED=1       unless set: a Python runner's lines reach the log as it prints them
@@ -13,6 +14,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from stigmer_actors.client.credentials import API_KEY_ENV
 from stigmer_actors.contract import ADDRESS_ENV, RUNNER_DATA_DIR_ENV, RUNNER_NAME_ENV
 
 
@@ -20,14 +22,17 @@ def runner_data_dir(daemon_data_dir: Path, name: str) -> Path:
     return daemon_data_dir / "runners" / name
 
 
-def child_environment(name: str, address: str, daemon_data_dir: Path) -> dict[str, str]:
+def child_environment(name: str, address: str, daemon_data_dir: Path,
+                      api_key: str | None = None) -> dict[str, str]:
+    """The runner's environment. ``api_key``: its key (made for this process's life and
+    written nowhere; never logged). Without one, a key the daemon's own environment holds
+    is not passed on: a runner gets its own or none."""
     env = dict(os.environ)
     env[ADDRESS_ENV] = address
     env[RUNNER_NAME_ENV] = name
     env[RUNNER_DATA_DIR_ENV] = str(runner_data_dir(daemon_data_dir, name))
     env.setdefault("PYTHONUNBUFFERED", "1")
-    # RUNNER CREDENTIALS: when runners authenticate to the daemon (API keys, the security
-    # work), this is the one place a runner's key goes into its environment:
-    #     env["STIGMER_API_KEY"] = <the key issued to runner `name`>
-    # Never log it (nothing here is logged today).
+    env.pop(API_KEY_ENV, None)
+    if api_key:
+        env[API_KEY_ENV] = api_key
     return env

@@ -10,7 +10,7 @@ SIGKILL to those left; it returns when every runner is reaped.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from loguru import logger
@@ -61,14 +61,17 @@ class Supervisor:
         self._runners: list[RunnerLifecycle] = []
         self._feed: LogFeed | None = None
 
-    def start(self, address: str, data_dir: Path) -> Supervisor:
-        """Start every runner, telling each the daemon's ``address``."""
+    def start(self, address: str, data_dir: Path,
+              key_for: Callable[[str], str] | None = None) -> Supervisor:
+        """Start every runner, telling each the daemon's ``address`` (and, when the daemon
+        takes API keys, a runner key of its own made by ``key_for(name)``)."""
         if not self.specs:
             return self
         self._feed = LogFeed()
         for spec in self.specs:
             runner_data_dir(data_dir, spec.name).mkdir(parents=True, exist_ok=True)
-            env = child_environment(spec.name, address, data_dir)
+            env = child_environment(spec.name, address, data_dir,
+                                    key_for(spec.name) if key_for is not None else None)
             self._runners.append(RunnerLifecycle(spec, self.policy, env, self._feed).start())
         return self
 
