@@ -82,10 +82,10 @@ def test_serves_own_runner_runs_workflows_with_keys_and_mutual_tls(tmp_path: Pat
         # Without the key, or without the client certificate, the same command gets nowhere.
         refused = subprocess.run([*CLI, "list", "--address", daemon.address, *client_tls],
                                  capture_output=True, text=True, timeout=60, env=_env(""))
-        assert refused.returncode == 2 and refused.stderr.startswith("UNAUTHENTICATED: ")
+        assert refused.returncode == 10 and refused.stderr.startswith("UNAUTHENTICATED: ")
         refused = subprocess.run([*CLI, "list", "--address", daemon.address, "--tls-ca", str(pki.ca)],
                                  capture_output=True, text=True, timeout=60, env=_env(admin))
-        assert refused.returncode == 2 and refused.stderr.startswith("UNAVAILABLE: ")
+        assert refused.returncode == 11 and refused.stderr.startswith("cannot reach the daemon"), refused.stderr
     finally:
         assert daemon.terminate() == 0
     assert any("security: mutual TLS, API keys from" in line for line in daemon.log)
@@ -124,6 +124,8 @@ def _runners(address: str, key: str, pki: Pki) -> list:
 def test_client_tls_options_that_cannot_be_used_are_one_line(tmp_path: Path, pki: Pki) -> None:
     missing = tmp_path / "nope.pem"
     done = cli("list", "--address", "127.0.0.1:1", "--tls-ca", str(missing))
-    assert (done.returncode, done.stderr.strip()) == (2, f"cannot read --tls-ca {missing} (No such file or directory)")
+    assert (done.returncode, done.stderr.strip()) == (
+        2, f"stigmer-actors list: error: cannot read --tls-ca {missing} (No such file or directory)")
     done = cli("list", "--address", "127.0.0.1:1", "--tls-cert", str(pki.client_cert))
-    assert (done.returncode, done.stderr.strip()) == (2, "a client certificate needs both --tls-cert and --tls-key")
+    assert (done.returncode, done.stderr.strip()) == (
+        2, "stigmer-actors list: error: a client certificate needs both --tls-cert and --tls-key")

@@ -139,7 +139,8 @@ def test_a_working_runner_completes_executions(tmp_path: Path, daemons: list[Dae
         assert claimers == {"agents"}  # STIGMER_RUNNER_NAME is its runner id
     assert daemon.terminate() == 0
     log = "".join(daemon.log)
-    assert re.search(r"\[runner agents\] echo agent 'agents' claiming agent executions from 127\.0\.0\.1:\d+", log)
+    # Its address is the daemon's private socket for its runners (STIGMER_ADDR).
+    assert re.search(r"\[runner agents\] echo agent 'agents' claiming agent executions from unix:\S+/runner\.sock", log)
     assert "[runner agents] answering " + ids[0] in log
     assert gone(runner["pid"])
 
