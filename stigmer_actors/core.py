@@ -41,9 +41,8 @@ from stigmer_actors.messages import (
 )
 from stigmer_actors.observability import Metrics
 from stigmer_actors.runtime import Pool
-from stigmer_actors.store.keys import id_of_index_key, index_prefix, phase_value
-from stigmer_actors.store.listing import ListQuery, list_page
-from stigmer_actors.store.rocks import RocksStore
+from stigmer_actors.store.base import Store
+from stigmer_actors.store.listing import ListQuery
 from stigmer_actors.subscription import Subscription, Watch
 
 
@@ -56,7 +55,7 @@ class SnapshotPage:
 
 class Core:
     def __init__(
-        self, store: RocksStore, idle_timeout: float, timeouts: Timeouts, metrics: Metrics | None,
+        self, store: Store, idle_timeout: float, timeouts: Timeouts, metrics: Metrics | None,
         pool: Pool | None = None,
     ) -> None:
         self.store = store
@@ -98,11 +97,12 @@ class Core:
         armed = 0
         for kind in kinds.KINDS:
             for phase in (phases.PENDING, phases.IN_PROGRESS):
-                for key in self.store.scan(index_prefix(kind, "phase", phase_value(phase))):
+                for execution_id in self.store.unfinished(kind, phase):
                     try:
-                        armed += self._resume(kind, phase, id_of_index_key(key))
+                        armed += self._resume(kind, phase, execution_id)
                     except Exception as error:  # one unreadable record must not keep the daemon down
-                        logger.error("skipped resuming {key!r}: {error!r}", key=key, error=error)
+                        logger.error("skipped resuming {key!r}: {error!r}", key=execution_id,
+                                     error=error)
                         if self.metrics is not None:
                             self.metrics.loop_errors.labels("resume").inc()
         return armed
@@ -170,7 +170,7 @@ class Core:
         return snapshot
 
     def list(self, query: ListQuery) -> SnapshotPage:
-        page = list_page(self.store, query)
+        page = self.store.list(query)
         entries = [self._snapshot(r.execution_id, r.tag, r.data) for r in page.records]
         return SnapshotPage(entries, page.next_page_token, page.total_pages)
 

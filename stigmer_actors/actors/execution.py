@@ -64,6 +64,7 @@ from stigmer_actors.messages import (
     Create,
     Delete,
     Expire,
+    Refresh,
     Snapshot,
     Subscribe,
     Unsubscribe,
@@ -73,7 +74,7 @@ from stigmer_actors.messages import (
 from stigmer_actors.observability import Metrics
 from stigmer_actors.runtime import Pool, PooledActor
 from stigmer_actors.store.group_commit import GATHER_YIELDS
-from stigmer_actors.store.keys import index_keys
+from stigmer_actors.store.base import Conflict, Terms, Write, terms_of
 from stigmer_actors.store.rocks import RocksStore
 
 _CHANGE_TYPES = frozenset(CHANGES)
@@ -165,6 +166,9 @@ class ExecutionActor(PooledActor):
                 result = None
             elif isinstance(message, Delete):
                 result = self._delete(message.kind)
+            elif isinstance(message, Refresh):
+                self._refresh(message.version)
+                result = None
             else:
                 self.handle_envelope(envelope)  # pykka's own: stop, proxies
                 return
@@ -198,23 +202,68 @@ class ExecutionActor(PooledActor):
                         metrics.update_latency(now - envelope.message.sent_at)
 
     def _apply_group(self, group: list[Envelope[Any]], started: float) -> None:
-        try:
-            self._load()
-        except Exception as error:  # the store cannot be read: nothing can be decided
-            self._loaded = False
-            failure = Unavailable(f"could not load execution {self._id}: {error}")
-            for envelope in group:
-                _reply(envelope, failure)
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            try:
+                self._load()
+            except Exception as error:  # the store cannot be read: nothing can be decided
+                self._loaded = False
+                failure = Unavailable(f"could not load execution {self._id}: {error}")
+                for envelope in group:
+                    _reply(envelope, failure)
+                return
+            loaded_at = time.perf_counter()
+            base = self._snapshot
+            applied = self._run_changes(group, base, gather=attempt == 1)
+            merged_at = time.perf_counter()
+            if applied.changed:
+                try:
+                    self._persist(applied, base)
+                except Conflict:
+                    # Another node wrote first: read what it wrote, apply the group again.
+                    self._loaded = False
+                    if self._parts.metrics is not None:
+                        self._parts.metrics.conflicts.inc()
+                    if attempt < CONFLICT_ATTEMPTS:
+                        continue
+                    busy = Unavailable(
+                        f"execution {self._id} kept changing on other nodes while this change "
+                        f"was applied ({CONFLICT_ATTEMPTS} attempts); nothing was changed: try again")
+                    for envelope in group:
+                        _reply(envelope, busy)
+                    return
+                except Exception as error:
+                    self._loaded = False  # whether anything reached the disk is unknown: re-read
+                    if not isinstance(error, EngineError):
+                        logger.opt(exception=True).error("store write failed", execution_id=self._id)
+                        error = Unavailable(f"could not store execution {self._id}: {error}")
+                    for envelope in group:
+                        _reply(envelope, error)
+                    return
+            persisted_at = time.perf_counter()
+            watchers = len(self._watchers) if self._watchers else 0
+            for outcome in applied.outcomes:
+                if isinstance(outcome, Snapshot):
+                    self._fan_out(outcome)
+            fanned_at = time.perf_counter()
+            for envelope, outcome in zip(group, applied.outcomes):
+                _reply(envelope, outcome)
+            if applied.changed:
+                assert applied.execution is not None
+                self._after_change(applied.execution, applied.outcomes, watchers, applied.reshaped,
+                                   (started, loaded_at, merged_at, persisted_at, fanned_at))
             return
-        loaded_at = time.perf_counter()
-        base = self._snapshot
+
+    def _run_changes(self, group: list[Envelope[Any]], base: Snapshot | None,
+                     gather: bool) -> _Applied:
+        """Apply the group's changes in order on a copy of ``base``; each gets a snapshot or
+        its error. Under ``sync`` (``gather``), take in the changes queued meanwhile too."""
         kind = base.kind if base is not None else None
         data = base.data if base is not None else None
         working: Message | None = None  # the execution being changed, parsed once per group
         outcomes: list[Snapshot | EngineError | None] = []
         changed = 0
         reshaped = base is None  # spec, metadata or phase changed: indexes and timers may move
-        gather = self._parts.store.group is not None  # sync: once, before the write
+        gather = gather and self._parts.store.group is not None  # sync: once, before the write
         i = 0
         while True:
             if i == len(group):
@@ -246,33 +295,12 @@ class ExecutionActor(PooledActor):
                 # The cache is untouched (changes work on a copy): only this change is lost.
                 outcomes.append(self._internal_error(type(message).__name__))
                 working = None
-        merged_at = time.perf_counter()
         if changed:
             assert kind is not None and data is not None
             if working is None:  # the group's last change was refused: its last good state
                 working = kind.message_cls.FromString(data)
             reshaped = reshaped or base is None or working.status.phase != base.phase
-            try:
-                self._persist(kind, working, data, base if reshaped else _UNCHANGED)
-            except Exception as error:
-                self._loaded = False  # whether anything reached the disk is unknown: re-read
-                if not isinstance(error, EngineError):
-                    logger.opt(exception=True).error("store write failed", execution_id=self._id)
-                    error = Unavailable(f"could not store execution {self._id}: {error}")
-                for envelope in group:
-                    _reply(envelope, error)
-                return
-        persisted_at = time.perf_counter()
-        watchers = len(self._watchers) if self._watchers else 0
-        for outcome in outcomes:
-            if isinstance(outcome, Snapshot):
-                self._fan_out(outcome)
-        fanned_at = time.perf_counter()
-        for envelope, outcome in zip(group, outcomes):
-            _reply(envelope, outcome)
-        if changed:
-            self._after_change(working, outcomes, watchers, reshaped,
-                               (started, loaded_at, merged_at, persisted_at, fanned_at))
+        return _Applied(outcomes, changed, reshaped, kind, working, data)
 
     def _gather(self, group: list[Envelope[Any]]) -> bool:
         """Under ``sync``, before the group's fsync: let the callers that are about to send a
@@ -332,23 +360,23 @@ class ExecutionActor(PooledActor):
         apply_status(kind, current, failed)
         return kind, current
 
-    def _persist(self, kind: Kind, execution: Message, data: bytes,
-                 base: Snapshot | None | object) -> None:
-        """Write the group's last state with its index changes; then it is the cache.
+    def _persist(self, applied: _Applied, base: Snapshot | None) -> None:
+        """Write the group's last state, made on ``base``; then it is the cache.
 
-        Index keys derive from phase, tags and owners, so they change only when the group
-        changed one of those; then the old keys come from the state the group started
-        from (``base``, parsed again: cheaper than keeping every actor's keys in memory,
-        ~0.6 KB each), else ``base`` is ``_UNCHANGED`` and only the record is written.
-        """
-        if base is _UNCHANGED:
-            removed: frozenset[bytes] = frozenset()
-            added: frozenset[bytes] = frozenset()
-        else:
-            old = _index_of(base) if isinstance(base, Snapshot) else frozenset()
-            new = index_keys(kind, execution)
-            removed, added = old - new, new - old
-        self._parts.store.commit(self._id, (kind.tag, data), removed, added)
+        Listing terms derive from phase, tags and owners, so they change only when the group
+        changed one of those (``reshaped``); then the old ones come from ``base``, parsed
+        again (cheaper than keeping every actor's terms in memory, ~0.6 KB each)."""
+        kind, execution, data = applied.kind, applied.execution, applied.data
+        assert kind is not None and execution is not None and data is not None
+        parts = self._parts
+        reshaped = applied.reshaped
+        parts.store.commit(Write(
+            self._id, kind, data, execution.status.version,
+            expected=base.version if base is not None else 0,
+            terms=terms_of(kind, execution) if reshaped else None,
+            old_terms=_terms_of(base) if reshaped and base is not None else None,
+            deadline=deadline(execution, parts.timeouts) if parts.store.shared else None,
+        ))
         self._snapshot = Snapshot(kind, self._id, execution.status.version,
                                   execution.status.phase, data)
 
@@ -420,12 +448,21 @@ class ExecutionActor(PooledActor):
     # Delete and watchers
 
     def _delete(self, kind: Kind | None) -> Snapshot:
-        snapshot = self._current(kind)
-        try:
-            self._parts.store.commit(self._id, None, remove=_index_of(snapshot))
-        except Exception as error:
-            self._loaded = False
-            raise Unavailable(f"could not delete execution {self._id}: {error}") from None
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            snapshot = self._current(kind)
+            try:
+                self._parts.store.commit(Write(
+                    self._id, snapshot.kind, None, snapshot.version, expected=snapshot.version,
+                    terms=None, old_terms=_terms_of(snapshot)))
+                break
+            except Conflict:
+                self._loaded = False  # changed on another node meanwhile: delete what is there
+                if attempt == CONFLICT_ATTEMPTS:
+                    raise Unavailable(f"execution {self._id} kept changing on other nodes; "
+                                      "it was not deleted: try again") from None
+            except Exception as error:
+                self._loaded = False
+                raise Unavailable(f"could not delete execution {self._id}: {error}") from None
         gone = dataclasses.replace(snapshot, deleted=True)
         self._fan_out(gone)
         self._snapshot = None
@@ -436,7 +473,25 @@ class ExecutionActor(PooledActor):
         logger.debug("deleted", execution_id=self._id)
         return gone
 
+    def _refresh(self, version: int) -> None:
+        """Another node wrote this execution: if the cache is behind, read it again and give
+        the watchers what changed (versions between may be coalesced, as for a slow reader)."""
+        cached = self._snapshot if self._loaded else None
+        if cached is not None and version and cached.version >= version:
+            return
+        self._loaded = False
+        self._load()
+        fresh = self._snapshot
+        if fresh is None:
+            if cached is not None:
+                self._fan_out(dataclasses.replace(cached, deleted=True))
+            return
+        if cached is None or fresh.version > cached.version:
+            self._fan_out(fresh)
+
     def _subscribe(self, message: Subscribe) -> Snapshot:
+        if self._parts.store.shared:
+            self._loaded = False  # other nodes write too: start the watcher on the stored state
         snapshot = self._current(message.kind)
         if self._watchers is None:
             self._watchers = Watchers()
@@ -466,12 +521,25 @@ class ExecutionActor(PooledActor):
         return f"ExecutionActor({self._id})"
 
 
-_UNCHANGED = object()
-"""``_persist``'s base when the group changed nothing that index keys derive from."""
+CONFLICT_ATTEMPTS = 8
+"""Times a group is applied again after another node wrote the execution first (a shared
+store); beyond, its changes are answered UNAVAILABLE and nothing of them is stored."""
 
 
-def _index_of(snapshot: Snapshot) -> frozenset[bytes]:
-    return index_keys(snapshot.kind, snapshot.message())
+@dataclass(slots=True)
+class _Applied:
+    """A group's changes applied in memory: what each change answers, and the result."""
+
+    outcomes: list[Snapshot | EngineError | None]
+    changed: int
+    reshaped: bool
+    kind: Kind | None
+    execution: Message | None
+    data: bytes | None
+
+
+def _terms_of(snapshot: Snapshot) -> Terms:
+    return terms_of(snapshot.kind, snapshot.message())
 
 
 def _reply(envelope: Envelope[Any], result: Any) -> None:

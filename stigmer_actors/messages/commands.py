@@ -73,7 +73,16 @@ class Expire:
     reason: str
 
 
-Command = Union[Expire, Create, Update, UpdateStatus, Delete, Subscribe, Unsubscribe, CatchUp]
+@dataclass(frozen=True, slots=True)
+class Refresh:
+    """Another node changed this execution (its store is shared): version ``version`` (0: it
+    was deleted) is stored now. Reload if behind, and tell the watchers."""
+
+    version: int
+
+
+Command = Union[Expire, Create, Update, UpdateStatus, Delete, Subscribe, Unsubscribe, CatchUp,
+                Refresh]
 
 CHANGES = (Create, Update, UpdateStatus, Expire)
 """Commands that may change the execution: a run of them in one turn is one store write."""
