@@ -149,8 +149,9 @@ class Baseline:
         data = execution.SerializeToString()
         # Blind writes (expected is ignored by RocksStore): the reference design checked nothing.
         version = execution.status.version
-        self.store.commit(Write(execution.metadata.id, AGENT, data, version, expected=version,
-                                terms=None, old_terms=None))
+        self.store.commit(Write(execution.metadata.id, AGENT, data, version,
+                                execution.status.phase, expected=version, terms=None,
+                                old_terms=None))
 
     def _broadcast(self, execution_id: str, execution: Message) -> None:
         """Every subscriber gets the state this caller wrote, whenever this caller gets here."""

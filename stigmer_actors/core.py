@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from functools import partial
+from typing import TYPE_CHECKING
 
 from google.protobuf.message import Message
 from loguru import logger
@@ -45,6 +46,9 @@ from stigmer_actors.store.base import Store
 from stigmer_actors.store.listing import ListQuery
 from stigmer_actors.subscription import Subscription, Watch
 
+if TYPE_CHECKING:
+    from stigmer_actors.cluster import Cluster
+
 
 @dataclass(frozen=True)
 class SnapshotPage:
@@ -70,14 +74,26 @@ class Core:
             levels.spawned = lambda: self.registry.spawned
             levels.evicted = lambda: self.registry.evicted
             levels.slowest_lag = self.registry.slowest_lag
-        on_error = partial(metrics.loop_errors.labels("watchdog").inc) if metrics else None
-        self.watchdog = WatchdogActor.start(self._expire, on_error, pool=self.pool)
         self.dispatcher = DispatchActor.start(pool=self.pool)
+        self.cluster: Cluster | None = None
+        """The cross-node loops, when the store is shared (``cluster/``)."""
+        if store.shared:
+            from stigmer_actors.cluster import Cluster
+            from stigmer_actors.cluster.timers import DeadlineWriter
+
+            self.cluster = Cluster(store, self.registry, self.dispatcher, self._expire)  # type: ignore[arg-type]
+            self.watchdog = DeadlineWriter.start(self.cluster.coordination, self.pool)
+        else:
+            on_error = partial(metrics.loop_errors.labels("watchdog").inc) if metrics else None
+            self.watchdog = WatchdogActor.start(self._expire, on_error, pool=self.pool)
         self._parts = Parts(
             self.store, self.pool, self.watchdog, self.dispatcher, timeouts, metrics,
             self.registry.watchers_changed, self.registry.retire_miss,
         )
-        self.rearmed = self._resume_from_store()
+        # A shared store keeps timers in its rows, and its claims loop queues what is PENDING.
+        self.rearmed = 0 if self.cluster else self._resume_from_store()
+        if self.cluster is not None:
+            self.cluster.start()
 
     def _spawn(self, execution_id: str) -> ExecutionActor:
         actor = ExecutionActor(execution_id, self._parts)
@@ -187,7 +203,19 @@ class Core:
             raise
         return Subscription(watch, lambda: self.registry.tell_if_live(execution_id, unsubscribe))
 
+    def claim(self, execution_id: str, runner: str) -> bool:
+        """May ``runner`` (connected here) be sent ``execution_id``? Always, unless another
+        node's runner took it first (a shared store: ``cluster/claims.py``)."""
+        return self.cluster is None or self.cluster.claims.claim(execution_id, runner)
+
+    def released(self, runner: str) -> None:
+        """``runner``'s stream ended: what it held goes back to every node's runners."""
+        if self.cluster is not None:
+            self.cluster.claims.release(runner)
+
     def close(self) -> None:
+        if self.cluster is not None:
+            self.cluster.close()  # first: no Expire or Refresh may race the actors' shutdown
         self.watchdog.stop()  # first: no Expire may race the actors' shutdown
         self.registry.close()
         self.dispatcher.stop()

@@ -79,11 +79,12 @@ def test_bad_values_stored_by_an_older_version_do_not_stop_the_timers(data_dir: 
         execution = wire.AgentExecution.FromString(data)
         execution.metadata.annotations[PENDING_ANNOTATION] = value
         store.commit(Write(eid, AGENT, execution.SerializeToString(), execution.status.version,
-                           expected=execution.status.version, terms=None, old_terms=None))
+                           execution.status.phase, expected=execution.status.version,
+                           terms=None, old_terms=None))
     unreadable = "aex-unreadable"
     pending = Terms(phases.PENDING, frozenset(), frozenset())
-    store.commit(Write(unreadable, AGENT, b"\xff\xfe not a protobuf", 1, expected=0,
-                       terms=pending, old_terms=None))
+    store.commit(Write(unreadable, AGENT, b"\xff\xfe not a protobuf", 1, phases.PENDING,
+                       expected=0, terms=pending, old_terms=None))
     store.close()
 
     daemon = Daemon(data_dir, "--pending-timeout", "1")

@@ -371,7 +371,7 @@ class ExecutionActor(PooledActor):
         parts = self._parts
         reshaped = applied.reshaped
         parts.store.commit(Write(
-            self._id, kind, data, execution.status.version,
+            self._id, kind, data, execution.status.version, execution.status.phase,
             expected=base.version if base is not None else 0,
             terms=terms_of(kind, execution) if reshaped else None,
             old_terms=_terms_of(base) if reshaped and base is not None else None,
@@ -403,7 +403,8 @@ class ExecutionActor(PooledActor):
             )
         if not reshaped:
             return  # same phase, spec and metadata: same timer, nothing for the dispatcher
-        self._arm(execution)
+        if not parts.store.shared:  # a shared store got the deadline with the record
+            self._arm(execution)
         phase = execution.status.phase
         if phase != self._announced_phase:
             self._announced_phase = phase
@@ -452,8 +453,8 @@ class ExecutionActor(PooledActor):
             snapshot = self._current(kind)
             try:
                 self._parts.store.commit(Write(
-                    self._id, snapshot.kind, None, snapshot.version, expected=snapshot.version,
-                    terms=None, old_terms=_terms_of(snapshot)))
+                    self._id, snapshot.kind, None, snapshot.version, snapshot.phase,
+                    expected=snapshot.version, terms=None, old_terms=_terms_of(snapshot)))
                 break
             except Conflict:
                 self._loaded = False  # changed on another node meanwhile: delete what is there
@@ -473,7 +474,7 @@ class ExecutionActor(PooledActor):
         logger.debug("deleted", execution_id=self._id)
         return gone
 
-    def _refresh(self, version: int) -> None:
+    def _refresh(self, version: int | None) -> None:
         """Another node wrote this execution: if the cache is behind, read it again and give
         the watchers what changed (versions between may be coalesced, as for a slow reader)."""
         cached = self._snapshot if self._loaded else None

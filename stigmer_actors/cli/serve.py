@@ -11,7 +11,13 @@ from pathlib import Path
 from loguru import logger
 
 from stigmer_actors import logs
-from stigmer_actors.cli.startup import EXIT_CANNOT_LISTEN, bounded, raise_open_file_limit
+from stigmer_actors.cli.startup import (
+    EXIT_CANNOT_LISTEN,
+    EXIT_DATABASE,
+    bounded,
+    raise_open_file_limit,
+)
+from stigmer_actors.domain.errors import Unavailable
 from stigmer_actors.domain.timeouts import MAX_TIMEOUT_SECONDS, Timeouts
 from stigmer_actors.engine import Engine
 from stigmer_actors.grpc_edge.server import (
@@ -24,6 +30,7 @@ from stigmer_actors.grpc_edge.server import (
 from stigmer_actors.observability import Metrics
 from stigmer_actors.observability.http import MetricsEndpoint
 from stigmer_actors.runner.service import DEFAULT_INACTIVITY_TIMEOUT, DEFAULT_WORKERS, WorkflowRunner
+from stigmer_actors.store.postgres.dsn import redact
 from stigmer_actors.store.rocks import DURABILITIES
 
 
@@ -52,7 +59,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("serve", help="run the execution-status daemon")
     p.add_argument("--address", default=DEFAULT_ADDRESS, help="HOST:PORT to listen on")
     p.add_argument("--data-dir", type=Path, default=None, help="RocksDB data directory")
-    p.add_argument("--durability", choices=DURABILITIES, default="wal")
+    p.add_argument("--store", default=None, metavar="postgres://...",
+                   help="keep executions in this PostgreSQL database instead of RocksDB; every "
+                        "daemon given the same one is a node of one cluster")
+    p.add_argument("--durability", choices=DURABILITIES, default="wal",
+                   help="RocksDB: wal (survives a crash) or sync (an fsync per write)")
     p.add_argument("--max-streams", type=bounded(int, 1, MAX_STREAMS), default=DEFAULT_MAX_STREAMS,
                    help=f"open subscribe and claim streams at once (1 to {MAX_STREAMS:,})")
     p.add_argument("--max-message-bytes", type=bounded(int, 1024, MAX_MESSAGE_BYTES),
@@ -92,19 +103,30 @@ def run(args: argparse.Namespace) -> int:
     pass the mask on to every process a workflow node starts.
     """
     logs.configure(args.log_level)
-    data_dir = args.data_dir or default_data_dir()
+    if args.store and args.data_dir:
+        logger.error("give --data-dir (RocksDB) or --store (PostgreSQL), not both")
+        return 2
+    data_dir = None if args.store else args.data_dir or default_data_dir()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     max_connections = connection_bound(raise_open_file_limit())
     logger.debug("at most {count} client connections", count=max_connections)
-    engine = Engine(
-        data_dir,
-        durability=args.durability,
-        pending_timeout=args.pending_timeout,
-        heartbeat_timeout=args.heartbeat_timeout,
-        metrics=Metrics(),
-    )
+    try:
+        engine = Engine(
+            data_dir,
+            store=args.store,
+            durability=args.durability,
+            pending_timeout=args.pending_timeout,
+            heartbeat_timeout=args.heartbeat_timeout,
+            metrics=Metrics(),
+        )
+    except (Unavailable, RuntimeError, ValueError) as error:
+        if not args.store:
+            raise
+        message = error.message if isinstance(error, Unavailable) else str(error)
+        logger.error("{message}: check that the database runs and --store names it", message=message)
+        return EXIT_DATABASE
     endpoint = None
     try:
         server = EdgeServer(engine, args.address, args.max_streams, args.max_message_bytes,
@@ -121,12 +143,11 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_runner:
         runner = WorkflowRunner(_loopback(server.address), engine.store, runner_id="serve",
                                 workers=args.workers, inactivity_timeout=args.inactivity_timeout).start()
-    logger.info(
-        "listening on {address}, data in {data_dir} ({durability} durability)",
-        address=server.address,
-        data_dir=data_dir,
-        durability=args.durability,
-    )
+    if data_dir is not None:
+        where = f"data in {data_dir} ({args.durability} durability)"
+    else:
+        where = f"data in PostgreSQL {redact(args.store)}, node {engine.store.node}"
+    logger.info("listening on {address}, {where}", address=server.address, where=where)
     while not stop.wait(STOP_POLL):
         pass
     if runner is not None:

@@ -76,9 +76,10 @@ class Expire:
 @dataclass(frozen=True, slots=True)
 class Refresh:
     """Another node changed this execution (its store is shared): version ``version`` (0: it
-    was deleted) is stored now. Reload if behind, and tell the watchers."""
+    was deleted; None: unknown, reload anyway) is stored now. Reload if behind, and tell the
+    watchers."""
 
-    version: int
+    version: int | None
 
 
 Command = Union[Expire, Create, Update, UpdateStatus, Delete, Subscribe, Unsubscribe, CatchUp,

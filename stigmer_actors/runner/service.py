@@ -38,7 +38,7 @@ from stigmer_actors.runner.run_actor import Ended, RunActor, RunReport, RunServi
 from stigmer_actors.runner.scheduler import Scheduler
 from stigmer_actors.runner.source import DefinitionError, load
 from stigmer_actors.runtime import Pool
-from stigmer_actors.store.rocks import RocksStore
+from stigmer_actors.store.base import Store
 
 DEFAULT_WORKERS = 16
 DEFAULT_INACTIVITY_TIMEOUT = 600.0
@@ -56,7 +56,7 @@ class WorkflowRunner:
     def __init__(
         self,
         address: str,
-        store: RocksStore,
+        store: Store,
         *,
         runner_id: str = "workflow-runner",
         workers: int = DEFAULT_WORKERS,

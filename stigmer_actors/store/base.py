@@ -15,6 +15,7 @@ changes again and retries. A store of one process never conflicts.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -39,11 +40,13 @@ class Terms:
     tags: frozenset[str]
     owners: frozenset[str]
     """The session id (agents), the workflow and workflow instance ids (workflows)."""
+    workflow_id: str = ""
+    """``spec.workflow_id`` of a workflow execution (the runners that take only some)."""
 
 
 def terms_of(kind: Kind, execution: Message) -> Terms:
     return Terms(execution.status.phase, frozenset(execution.metadata.tags),
-                 kind.owner_terms(execution))
+                 kind.owner_terms(execution), getattr(execution.spec, "workflow_id", ""))
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +59,8 @@ class Write:
     """The serialized execution; None deletes it."""
     version: int
     """The version ``data`` carries (for a delete: the version deleted)."""
+    phase: int
+    """The phase ``data`` carries."""
     expected: int
     """The stored version this write was made on; 0 for a create (the id must be free)."""
     terms: Terms | None
@@ -100,6 +105,9 @@ class Store(Protocol):
 
     def scan(self, prefix: bytes) -> Iterator[bytes]:
         """The keys of the key-value space under ``prefix``, in order."""
+
+    def exclusive(self, name: str) -> AbstractContextManager[None]:
+        """Held by one caller at a time across every process using the store."""
 
     def close(self) -> None:
         """Flush and release; never raises."""
