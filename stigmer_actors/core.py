@@ -60,7 +60,7 @@ class SnapshotPage:
 class Core:
     def __init__(
         self, store: Store, idle_timeout: float, timeouts: Timeouts, metrics: Metrics | None,
-        pool: Pool | None = None,
+        pool: Pool | None = None, cluster_lease: float = 15.0,
     ) -> None:
         self.store = store
         self.timeouts = timeouts
@@ -81,7 +81,8 @@ class Core:
             from stigmer_actors.cluster import Cluster
             from stigmer_actors.cluster.timers import DeadlineWriter
 
-            self.cluster = Cluster(store, self.registry, self.dispatcher, self._expire)  # type: ignore[arg-type]
+            self.cluster = Cluster(store, self.registry, self.dispatcher, self._expire,  # type: ignore[arg-type]
+                                   cluster_lease)
             self.watchdog = DeadlineWriter.start(self.cluster.coordination, self.pool)
         else:
             on_error = partial(metrics.loop_errors.labels("watchdog").inc) if metrics else None

@@ -43,6 +43,8 @@ class Engine:
     PENDING, or IN_PROGRESS without updates, is failed with a message saying why (0: never;
     see ``domain/timeouts.py`` for the per-execution annotations). ``metrics``: record
     Prometheus metrics into this ``Metrics`` (off by default; ``serve`` turns them on).
+    ``cluster_lease`` (a shared store): seconds after which another node takes over the
+    PENDING executions a dead node held for its runners, and its due timers.
     """
 
     def __init__(
@@ -55,11 +57,12 @@ class Engine:
         pending_timeout: float = Timeouts.pending,
         heartbeat_timeout: float = Timeouts.heartbeat,
         metrics: Metrics | None = None,
+        cluster_lease: float = 15.0,
     ) -> None:
         timeouts = Timeouts(pending_timeout, heartbeat_timeout)  # refused before opening anything
         self.store = open_store(data_dir, store, durability)
         self.metrics = metrics
-        self.core = Core(self.store, idle_timeout, timeouts, metrics)
+        self.core = Core(self.store, idle_timeout, timeouts, metrics, cluster_lease=cluster_lease)
         self.definitions = DefinitionRegistry(
             self.store, on_apply=lambda: self.core.dispatcher.tell(Redispatch(kinds.WORKFLOW))
         )

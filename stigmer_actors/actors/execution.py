@@ -167,7 +167,7 @@ class ExecutionActor(PooledActor):
             elif isinstance(message, Delete):
                 result = self._delete(message.kind)
             elif isinstance(message, Refresh):
-                self._refresh(message.version)
+                self._refresh(message.version, message.state)
                 result = None
             else:
                 self.handle_envelope(envelope)  # pykka's own: stop, proxies
@@ -426,15 +426,12 @@ class ExecutionActor(PooledActor):
     # Loading
 
     def _load(self) -> None:
+        """Read the stored state into the cache, once. If the store cannot be read, the last
+        state stays cached for the watchers' catch-ups (and ``_loaded`` False: read again)."""
         if self._loaded:
             return
-        self._snapshot = None
         found = self._parts.store.load(self._id)
-        if found is not None:
-            tag, data = found
-            kind = BY_TAG[tag]
-            status = kind.message_cls.FromString(data).status
-            self._snapshot = Snapshot(kind, self._id, status.version, status.phase, data)
+        self._snapshot = None if found is None else _snapshot_of(self._id, *found)
         self._loaded = True
 
     def _current(self, kind: Kind | None) -> Snapshot:
@@ -474,14 +471,19 @@ class ExecutionActor(PooledActor):
         logger.debug("deleted", execution_id=self._id)
         return gone
 
-    def _refresh(self, version: int | None) -> None:
-        """Another node wrote this execution: if the cache is behind, read it again and give
-        the watchers what changed (versions between may be coalesced, as for a slow reader)."""
+    def _refresh(self, version: int | None, state: tuple[str, bytes] | None) -> None:
+        """Another node wrote this execution: if the cache is behind, read it again (or take
+        the ``state`` read with the news) and give the watchers what changed (versions
+        between may be coalesced, as for a slow reader)."""
         cached = self._snapshot if self._loaded else None
         if cached is not None and version and cached.version >= version:
             return
-        self._loaded = False
-        self._load()
+        if state is not None and version:
+            self._snapshot = _snapshot_of(self._id, *state)
+            self._loaded = True
+        else:
+            self._loaded = False
+            self._load()
         fresh = self._snapshot
         if fresh is None:
             if cached is not None:
@@ -537,6 +539,12 @@ class _Applied:
     kind: Kind | None
     execution: Message | None
     data: bytes | None
+
+
+def _snapshot_of(execution_id: str, tag: str, data: bytes) -> Snapshot:
+    kind = BY_TAG[tag]
+    status = kind.message_cls.FromString(data).status
+    return Snapshot(kind, execution_id, status.version, status.phase, data)
 
 
 def _terms_of(snapshot: Snapshot) -> Terms:

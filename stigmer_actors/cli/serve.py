@@ -62,6 +62,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--store", default=None, metavar="postgres://...",
                    help="keep executions in this PostgreSQL database instead of RocksDB; every "
                         "daemon given the same one is a node of one cluster")
+    p.add_argument("--cluster-lease", type=bounded(float, 1, 3600, " seconds", above=False), default=15.0,
+                   metavar="SECONDS", help="with --store: how long a node's hold on a PENDING "
+                   "execution or a due timer lasts unless renewed (1 to 3,600)")
     p.add_argument("--durability", choices=DURABILITIES, default="wal",
                    help="RocksDB: wal (survives a crash) or sync (an fsync per write)")
     p.add_argument("--max-streams", type=bounded(int, 1, MAX_STREAMS), default=DEFAULT_MAX_STREAMS,
@@ -120,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
             pending_timeout=args.pending_timeout,
             heartbeat_timeout=args.heartbeat_timeout,
             metrics=Metrics(),
+            cluster_lease=args.cluster_lease,
         )
     except (Unavailable, RuntimeError, ValueError) as error:
         if not args.store:

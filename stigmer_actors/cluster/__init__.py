@@ -26,18 +26,22 @@ from stigmer_actors.cluster.timers import DeadlinePoller
 from stigmer_actors.store.postgres.coordination import Coordination
 from stigmer_actors.store.postgres.store import PostgresStore
 
+DEFAULT_LEASE = 15.0
+"""Seconds a node's hold on a PENDING execution (for one of its runners) or on a due timer
+lasts unless renewed: how long after a node dies another node takes them over."""
+
 
 class Cluster:
     def __init__(self, store: PostgresStore, registry: ExecutionRegistry, dispatcher: ActorRef,
-                 expire: Callable[[str, str], None]) -> None:
+                 expire: Callable[[str, str], None], lease: float = DEFAULT_LEASE) -> None:
         self.store = store
         self.node = store.node
         self.coordination = Coordination(store)
         self.notifier = Notifier(self.coordination)
         store.on_commit = self.notifier.poke
-        self.claims = Claims(self.coordination, self.node, dispatcher)
+        self.claims = Claims(self.coordination, self.node, dispatcher, lease)
         self.feed = Feed(self.coordination, registry, dispatcher, self.node)
-        self.timers = DeadlinePoller(self.coordination, expire)
+        self.timers = DeadlinePoller(self.coordination, expire, lease)
 
     def start(self) -> Cluster:
         for part in (self.notifier, self.feed, self.timers, self.claims):

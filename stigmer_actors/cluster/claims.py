@@ -3,8 +3,8 @@
 Every node's dispatcher queues PENDING executions (created here, heard of through the feed,
 or found unleased by ``unclaimed_pending``); before a runner's stream sends one, ``claim``
 leases it to this node in the database, and a node that loses that race skips it. Held
-leases are renewed every ``LEASE / 3`` seconds, released when the runner's stream ends (the
-execution goes back to every node's queue), and lapse ``LEASE`` seconds after a node dies.
+leases are renewed every third of the lease, released when the runner's stream ends (the execution
+goes back to every node's queue), and lapse a lease after a node dies.
 """
 
 from __future__ import annotations
@@ -18,16 +18,17 @@ from stigmer_actors.domain import phases
 from stigmer_actors.domain.kinds import BY_TAG
 from stigmer_actors.store.postgres.coordination import Coordination
 
-LEASE = 15.0
 SCAN_LIMIT = 1000
 
 
 class Claims(Loop):
     name = "cluster-claims"
-    interval = LEASE / 3
 
-    def __init__(self, coordination: Coordination, node: str, dispatcher: ActorRef) -> None:
+    def __init__(self, coordination: Coordination, node: str, dispatcher: ActorRef,
+                 lease: float) -> None:
         super().__init__()
+        self.lease = lease
+        self.interval = lease / 3
         self._coordination = coordination
         self._node = node
         self._dispatcher = dispatcher
@@ -37,7 +38,7 @@ class Claims(Loop):
 
     def claim(self, execution_id: str, runner: str) -> bool:
         """Lease ``execution_id`` to this node for ``runner``; False if another node has it."""
-        if not self._coordination.claim(execution_id, self._node, LEASE):
+        if not self._coordination.claim(execution_id, self._node, self.lease):
             return False
         with self._lock:
             self._held.setdefault(runner, set()).add(execution_id)
@@ -52,7 +53,7 @@ class Claims(Loop):
     def step(self) -> None:
         with self._lock:
             held = sorted(set().union(*self._held.values())) if self._held else []
-        pending = self._coordination.renew(self._node, held, LEASE)
+        pending = self._coordination.renew(self._node, held, self.lease)
         with self._lock:  # what left PENDING (taken up by its runner, ended, deleted) is done
             for ids in self._held.values():
                 ids.intersection_update(pending | (ids - set(held)))

@@ -103,20 +103,23 @@ class Feed(Loop):
 
     def _read(self) -> None:
         while not self.stopping:
-            horizon = self._coordination.horizon()
-            rows = self._coordination.finished_changes(self._after, horizon, READ_LIMIT)
-            for xid, change in rows:
-                self._deliver(change)
-                self._after = (xid, change.seq)
+            horizon, rows = self._coordination.finished_changes(self._after, READ_LIMIT)
+            remote = [change for _, change in rows if change.origin != self._node]
+            # The watched executions' states come with the news, one query for all of them,
+            # so no actor needs a round trip of its own to reload.
+            watched = [c.execution_id for c in remote if self._registry.is_live(c.execution_id)]
+            states = self._coordination.states(sorted(set(watched))) if watched else {}
+            for change in remote:
+                self._deliver(change, states.get(change.execution_id))
+            if rows:
+                self._after = (rows[-1][0], rows[-1][1].seq)
             if len(rows) < READ_LIMIT:
                 self._after = max(self._after, (horizon, 0))
                 break
         self._trim()
 
-    def _deliver(self, change: Change) -> None:
-        if change.origin == self._node:
-            return  # this node's own actor wrote it and told its watchers already
-        self._registry.tell_if_live(change.execution_id, Refresh(change.version))
+    def _deliver(self, change: Change, state: tuple[str, bytes] | None) -> None:
+        self._registry.tell_if_live(change.execution_id, Refresh(change.version, state))
         phase = change.phase if change.version else GONE
         self._dispatcher.tell(PhaseChanged(change.execution_id, BY_TAG[change.kind], phase,
                                            change.workflow_id))

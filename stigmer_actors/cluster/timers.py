@@ -2,7 +2,7 @@
 
 Each commit writes the execution's deadline with its state (``Write.deadline``). Every
 ``POLL`` seconds each node takes the due ones with SKIP LOCKED, pushing each one's deadline
-``LEASE`` seconds ahead as it takes it (if the node dies now, another finds it due again
+a lease ahead as it takes it (if the node dies now, another finds it due again
 then), and hands them to ``expire``: the execution's actor checks and fails it through the
 ordinary compare-and-set commit, so a deadline fires once across the cluster.
 
@@ -20,7 +20,6 @@ from stigmer_actors.runtime import Pool, PooledActor
 from stigmer_actors.store.postgres.coordination import Coordination
 
 POLL = 0.5
-LEASE = 30.0
 BATCH = 100
 
 
@@ -28,15 +27,17 @@ class DeadlinePoller(Loop):
     name = "cluster-timers"
     interval = POLL
 
-    def __init__(self, coordination: Coordination, expire: Callable[[str, str], None]) -> None:
+    def __init__(self, coordination: Coordination, expire: Callable[[str, str], None],
+                 lease: float) -> None:
         super().__init__()
+        self.lease = lease
         self._coordination = coordination
         self._expire = expire
         self.fired = 0
 
     def step(self) -> None:
         while True:
-            due = self._coordination.claim_due(BATCH, LEASE)
+            due = self._coordination.claim_due(BATCH, self.lease)
             for execution_id, reason in due:
                 self._expire(execution_id, reason)
                 self.fired += 1

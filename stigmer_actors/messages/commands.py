@@ -77,9 +77,10 @@ class Expire:
 class Refresh:
     """Another node changed this execution (its store is shared): version ``version`` (0: it
     was deleted; None: unknown, reload anyway) is stored now. Reload if behind, and tell the
-    watchers."""
+    watchers. ``state``: the stored (kind tag, data) read with the news, if it was."""
 
     version: int | None
+    state: tuple[str, bytes] | None = None
 
 
 Command = Union[Expire, Create, Update, UpdateStatus, Delete, Subscribe, Unsubscribe, CatchUp,

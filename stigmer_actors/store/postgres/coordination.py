@@ -39,22 +39,33 @@ class Coordination:
 
     # The feed
 
+    def finished_changes(self, after: tuple[int, int],
+                         limit: int) -> tuple[int, list[tuple[int, Change]]]:
+        """The horizon, and the rows of finished transactions after the cursor ``after`` =
+        (xid, seq), in (xid, seq) order, each with its xid; one round trip.
+
+        Every transaction with an id below the horizon (the snapshot's xmin) has finished:
+        its rows are all visible, and no more will come. Reading by transaction, not by
+        ``seq``: a transaction may append a lower ``seq`` and commit after a higher one was
+        read; its xid is at or above that horizon, so it is read later, never skipped."""
+        rows = self.store._all(
+            "WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS x) "
+            "SELECT h.x::text::bigint, c.xid::text::bigint, c.seq, c.execution_id, c.kind, "
+            "c.version, c.phase, c.workflow_id, c.origin FROM h LEFT JOIN LATERAL ("
+            "SELECT * FROM changes WHERE (xid, seq) > (%s::text::xid8, %s) AND xid < h.x "
+            "ORDER BY xid, seq LIMIT %s) c ON true", (str(after[0]), after[1], limit))
+        horizon = int(rows[0][0])
+        return horizon, [(row[1], Change(*row[2:])) for row in rows if row[1] is not None]
+
     def horizon(self) -> int:
-        """Every transaction with an id below this has finished (committed or not): the
-        rows it wrote to ``changes`` are all visible now, and no more will come."""
+        """The current horizon (see ``finished_changes``): where a new reader starts."""
         return int(self.store._one("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")[0])
 
-    def finished_changes(self, after: tuple[int, int], horizon: int,
-                         limit: int) -> list[tuple[int, Change]]:
-        """Rows of finished transactions after the cursor ``after`` = (xid, seq) and below
-        ``horizon``, in (xid, seq) order, each with its xid. Read by transaction, not by
-        ``seq``: a transaction may append a lower ``seq`` and commit after a higher one was
-        read; its xid is at or above the last horizon, so it is read later, never skipped."""
-        rows = self.store._all(
-            "SELECT xid::text::bigint, seq, execution_id, kind, version, phase, workflow_id, origin "
-            "FROM changes WHERE (xid, seq) > (%s::text::xid8, %s) AND xid < %s::text::xid8 "
-            "ORDER BY xid, seq LIMIT %s", (str(after[0]), after[1], str(horizon), limit))
-        return [(row[0], Change(*row[1:])) for row in rows]
+    def states(self, execution_ids: list[str]) -> dict[str, tuple[str, bytes]]:
+        """The stored (kind tag, data) of each of ``execution_ids`` that exists."""
+        rows = self.store._all("SELECT id, kind, data FROM executions WHERE id = ANY(%s)",
+                               (execution_ids,))
+        return {row[0]: (row[1], bytes(row[2])) for row in rows}
 
     def notify(self) -> None:
         self.store._one(f"SELECT pg_notify('{CHANNEL}', '')")

@@ -235,6 +235,10 @@ class PostgresStore:
     def _run(self, work: Callable[[psycopg.Connection], Any]) -> Any:
         if self._closed:
             raise Unavailable("the store is closed")
+        cause = self.health.cause
+        if cause is not None:  # refused at once while the probe has not found the database back
+            raise Unavailable(f"the database cannot be reached now ({cause}); nothing was "
+                              "changed: try again shortly")
         try:
             with self.pool.connection() as conn:
                 return work(conn)
