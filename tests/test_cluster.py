@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import grpc
+import psycopg
 import pytest
 from google.protobuf.message import Message
 
@@ -293,4 +294,57 @@ def test_the_database_restarted_and_the_listener_killed_mid_storm(cluster_dsn) -
     finally:
         for c in clients:
             c.close()
+        stop_nodes(nodes)
+
+
+CHAIN = """
+name: slow-chain
+nodes:
+  - {id: first, type: wait, with: {for: 200ms}}
+  - {id: second, type: wait, with: {for: 4s}}
+  - {id: last, type: noop}
+edges:
+  - {from: first, to: second}
+  - {from: second, to: last}
+"""
+
+
+def test_a_workflow_run_resumes_on_another_node_when_its_node_dies(cluster_dsn) -> None:
+    """Definitions and a run's recorded progress are in the shared database: when the node
+    running a run is SIGKILLed, another node's runner takes the run over once its lease
+    lapses, and finishes it without running again what was recorded."""
+    server, database, dsn = cluster_dsn
+    nodes = [Daemon(dsn, "--heartbeat-timeout", "0", "--pending-timeout", "0", "--cluster-lease", LEASE)
+             for _ in range(2)]
+    everywhere = ",".join(n.address for n in nodes)
+    try:
+        with StigmerClient(everywhere) as client:
+            client.apply_workflow(CHAIN)
+            run = client.create_workflow(workflow_id="slow-chain")
+            eid = run.metadata.id
+            before = None
+            for state in client.watch(eid, WORKFLOW):  # until `second` runs: `first` is recorded
+                tasks = {t.task_id: t for t in state.status.tasks}
+                if tasks.get("second#0") and tasks["second#0"].status == 2:  # IN_PROGRESS
+                    before = tasks["first#0"]
+                    break
+            assert before is not None and before.status == 3  # first: COMPLETED
+            with psycopg.connect(server.dsn(database)) as conn:
+                owner = conn.execute("SELECT owner FROM leases WHERE name = %s",
+                                     (f"run {eid}",)).fetchone()[0]
+            pid = int(owner.split("@", 1)[1].split(":")[1])
+            [holder] = [n for n in nodes if n.proc.pid == pid]
+            [other] = [n for n in nodes if n is not holder]
+            holder.kill()
+            began = time.monotonic()
+            with StigmerClient(other.address) as survivor:
+                final = list(survivor.watch(eid, WORKFLOW, retry_for=60))[-1]
+            took = time.monotonic() - began
+        assert final.status.phase == phases.COMPLETED, final.status.error
+        tasks = {t.task_id: t for t in final.status.tasks}
+        assert [tasks[k].status for k in ("first#0", "second#0", "last#0")] == [3, 3, 3]
+        assert tasks["first#0"].started_at == before.started_at  # recorded: not run again
+        assert tasks["first#0"].completed_at == before.completed_at
+        print(f"\nrun taken over by the surviving node and completed {took:.1f} s after the kill")
+    finally:
         stop_nodes(nodes)

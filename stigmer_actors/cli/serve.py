@@ -146,7 +146,8 @@ def run(args: argparse.Namespace) -> int:
     runner = None
     if not args.no_runner:
         runner = WorkflowRunner(_loopback(server.address), engine.store, runner_id="serve",
-                                workers=args.workers, inactivity_timeout=args.inactivity_timeout).start()
+                                workers=args.workers, inactivity_timeout=args.inactivity_timeout,
+                                lease=args.cluster_lease).start()
     if data_dir is not None:
         where = f"data in {data_dir} ({args.durability} durability)"
     else:

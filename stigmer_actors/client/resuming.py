@@ -80,6 +80,11 @@ class ResumingWatch(Iterator[Message]):
             return state
         raise StopIteration
 
+    def initial_metadata(self) -> Any:
+        """The current stream's initial metadata (it arrives with the first state: waiting
+        for it is waiting until the server has registered the watcher), as on a grpc stream."""
+        return self._open().initial_metadata()
+
     def code(self) -> grpc.StatusCode | None:
         """The current (or last) stream's status code, as on a grpc stream."""
         with self._lock:

@@ -109,5 +109,12 @@ class Store(Protocol):
     def exclusive(self, name: str) -> AbstractContextManager[None]:
         """Held by one caller at a time across every process using the store."""
 
+    def acquire_lease(self, name: str, owner: str, seconds: float) -> bool:
+        """Take or renew lease ``name`` for ``owner`` for ``seconds``; False while another
+        owner's lease on it has not expired (who runs a workflow run, in a cluster)."""
+
+    def release_lease(self, name: str, owner: str) -> None:
+        """Give ``name`` up, if ``owner`` holds it."""
+
     def close(self) -> None:
         """Flush and release; never raises."""

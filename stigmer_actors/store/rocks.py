@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
@@ -104,6 +105,8 @@ class RocksStore:
         if durability == "sync":
             self.group = GroupCommit(lambda: WriteBatch(raw_mode=True), lambda b: self._write(b))
         self._gate = Gate()
+        self._leases: dict[str, tuple[str, float]] = {}
+        self._leases_lock = threading.Lock()
         self._closed = False
         self.health = StoreHealth(self._restore)
         """Whether writes succeed now; add listeners with ``health.listen``."""
@@ -144,6 +147,21 @@ class RocksStore:
         """One holder at a time of ``name``: one process owns the database, whose callers
         serialize themselves (``runner/definitions.py`` holds its own lock)."""
         return contextlib.nullcontext()
+
+    def acquire_lease(self, name: str, owner: str, seconds: float) -> bool:
+        """Leases of one process (nobody else opens its database): kept in memory."""
+        now = time.monotonic()
+        with self._leases_lock:
+            holder = self._leases.get(name)
+            if holder is not None and holder[0] != owner and holder[1] > now:
+                return False
+            self._leases[name] = (owner, now + seconds)
+            return True
+
+    def release_lease(self, name: str, owner: str) -> None:
+        with self._leases_lock:
+            if self._leases.get(name, (None, 0.0))[0] == owner:
+                del self._leases[name]
 
     def unfinished(self, kind: Kind, phase: int) -> Iterator[str]:
         for key in self.scan(index_prefix(kind, "phase", phase_value(phase))):
