@@ -38,6 +38,7 @@ from stigmer_actors.domain import phases
 from stigmer_actors.domain.errors import NotFound
 from stigmer_actors.domain.ids import new_id
 from stigmer_actors.domain.transitions import apply_status, created
+from stigmer_actors.store.base import Write
 from stigmer_actors.store.rocks import RocksStore
 
 QUEUE_SLOTS = 100
@@ -146,7 +147,11 @@ class Baseline:
 
     def _persist(self, execution: Message) -> None:
         data = execution.SerializeToString()
-        self.store.commit(execution.metadata.id, (AGENT.tag, data))
+        # Blind writes (expected is ignored by RocksStore): the reference design checked nothing.
+        version = execution.status.version
+        self.store.commit(Write(execution.metadata.id, AGENT, data, version,
+                                execution.status.phase, expected=version, terms=None,
+                                old_terms=None))
 
     def _broadcast(self, execution_id: str, execution: Message) -> None:
         """Every subscriber gets the state this caller wrote, whenever this caller gets here."""

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import TYPE_CHECKING
 
 from google.protobuf.message import Message
 from loguru import logger
@@ -42,10 +43,12 @@ from stigmer_actors.messages import (
 )
 from stigmer_actors.observability import Metrics
 from stigmer_actors.runtime import Pool
-from stigmer_actors.store.keys import id_of_index_key, index_prefix, phase_value
-from stigmer_actors.store.listing import ListQuery, list_page
-from stigmer_actors.store.rocks import RocksStore
+from stigmer_actors.store.base import Store
+from stigmer_actors.store.listing import ListQuery
 from stigmer_actors.subscription import Subscription, Watch
+
+if TYPE_CHECKING:
+    from stigmer_actors.cluster import Cluster
 
 
 @dataclass(frozen=True)
@@ -57,8 +60,9 @@ class SnapshotPage:
 
 class Core:
     def __init__(
-        self, store: RocksStore, idle_timeout: float, timeouts: Timeouts, metrics: Metrics | None,
+        self, store: Store, idle_timeout: float, timeouts: Timeouts, metrics: Metrics | None,
         pool: Pool | None = None, no_runner_reason: Callable[[str], str | None] | None = None,
+        cluster_lease: float = 15.0,
     ) -> None:
         self.store = store
         self.timeouts = timeouts
@@ -72,14 +76,27 @@ class Core:
             levels.spawned = lambda: self.registry.spawned
             levels.evicted = lambda: self.registry.evicted
             levels.slowest_lag = self.registry.slowest_lag
-        on_error = partial(metrics.loop_errors.labels("watchdog").inc) if metrics else None
-        self.watchdog = WatchdogActor.start(self._expire, on_error, pool=self.pool)
         self.dispatcher = DispatchActor.start(pool=self.pool)
+        self.cluster: Cluster | None = None
+        """The cross-node loops, when the store is shared (``cluster/``)."""
+        if store.shared:
+            from stigmer_actors.cluster import Cluster
+            from stigmer_actors.cluster.timers import DeadlineWriter
+
+            self.cluster = Cluster(store, self.registry, self.dispatcher, self._expire,  # type: ignore[arg-type]
+                                   cluster_lease)
+            self.watchdog = DeadlineWriter.start(self.cluster.coordination, self.pool)
+        else:
+            on_error = partial(metrics.loop_errors.labels("watchdog").inc) if metrics else None
+            self.watchdog = WatchdogActor.start(self._expire, on_error, pool=self.pool)
         self._parts = Parts(
             self.store, self.pool, self.watchdog, self.dispatcher, timeouts, metrics,
             self.registry.watchers_changed, self.registry.retire_miss, no_runner_reason,
         )
-        self.rearmed = self._resume_from_store()
+        # A shared store keeps timers in its rows, and its claims loop queues what is PENDING.
+        self.rearmed = 0 if self.cluster else self._resume_from_store()
+        if self.cluster is not None:
+            self.cluster.start()
 
     def _spawn(self, execution_id: str) -> ExecutionActor:
         actor = ExecutionActor(execution_id, self._parts)
@@ -99,11 +116,12 @@ class Core:
         armed = 0
         for kind in kinds.KINDS:
             for phase in (phases.PENDING, phases.IN_PROGRESS):
-                for key in self.store.scan(index_prefix(kind, "phase", phase_value(phase))):
+                for execution_id in self.store.unfinished(kind, phase):
                     try:
-                        armed += self._resume(kind, phase, id_of_index_key(key))
+                        armed += self._resume(kind, phase, execution_id)
                     except Exception as error:  # one unreadable record must not keep the daemon down
-                        logger.error("skipped resuming {key!r}: {error!r}", key=key, error=error)
+                        logger.error("skipped resuming {key!r}: {error!r}", key=execution_id,
+                                     error=error)
                         if self.metrics is not None:
                             self.metrics.loop_errors.labels("resume").inc()
         return armed
@@ -171,7 +189,7 @@ class Core:
         return snapshot
 
     def list(self, query: ListQuery) -> SnapshotPage:
-        page = list_page(self.store, query)
+        page = self.store.list(query)
         entries = [self._snapshot(r.execution_id, r.tag, r.data) for r in page.records]
         return SnapshotPage(entries, page.next_page_token, page.total_pages)
 
@@ -188,7 +206,19 @@ class Core:
             raise
         return Subscription(watch, lambda: self.registry.tell_if_live(execution_id, unsubscribe))
 
+    def claim(self, execution_id: str, runner: str) -> bool:
+        """May ``runner`` (connected here) be sent ``execution_id``? Always, unless another
+        node's runner took it first (a shared store: ``cluster/claims.py``)."""
+        return self.cluster is None or self.cluster.claims.claim(execution_id, runner)
+
+    def released(self, runner: str) -> None:
+        """``runner``'s stream ended: what it held goes back to every node's runners."""
+        if self.cluster is not None:
+            self.cluster.claims.release(runner)
+
     def close(self) -> None:
+        if self.cluster is not None:
+            self.cluster.close()  # first: no Expire or Refresh may race the actors' shutdown
         self.watchdog.stop()  # first: no Expire may race the actors' shutdown
         self.registry.close()
         self.dispatcher.stop()

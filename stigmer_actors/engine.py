@@ -18,8 +18,10 @@ from stigmer_actors.domain import kinds, phases
 from stigmer_actors.domain.kinds import Kind
 from stigmer_actors.domain.page import Page
 from stigmer_actors.domain.timeouts import Timeouts
+from stigmer_actors.store.base import Store
 from stigmer_actors.store.listing import ListQuery
-from stigmer_actors.store.rocks import Durability, RocksStore
+from stigmer_actors.store.opening import open_store
+from stigmer_actors.store.rocks import Durability
 from stigmer_actors.observability import Metrics
 from stigmer_actors.runner.definitions import DefinitionRegistry
 from stigmer_actors.runner.policy import PythonModules
@@ -29,10 +31,13 @@ DEFAULT_IDLE_TIMEOUT = 120.0
 
 
 class Engine:
-    """The execution-status engine over one RocksDB data directory.
+    """The execution-status engine over one RocksDB data directory, or a PostgreSQL database.
 
-    ``durability``: ``"wal"`` (default) survives a process crash; ``"sync"`` fsyncs every
-    accepted change and survives power loss. ``idle_timeout``: seconds after which an
+    ``data_dir``: where RocksDB keeps its files (the embedded default). ``store``: instead, a
+    ``postgres://`` (or ``postgresql://``) URL: the database is shared by every node (engine
+    or daemon) given the same URL, a cluster; or any ``store.base.Store``.
+    ``durability`` (RocksDB): ``"wal"`` (default) survives a process crash; ``"sync"``
+    fsyncs every accepted change and survives power loss (PostgreSQL: its own settings). ``idle_timeout``: seconds after which an
     unused execution's actor (its cached state, no thread) is retired; it reloads from
     disk on demand.
     ``pending_timeout`` / ``heartbeat_timeout``: seconds after which an execution still
@@ -45,12 +50,15 @@ class Engine:
     ``python_modules``: the modules (each with its submodules) that the ``python`` nodes of
     applied workflow definitions may name; none by default, so such definitions are
     refused (``runner/policy.py``).
+    ``cluster_lease`` (a shared store): seconds after which another node takes over the
+    PENDING executions a dead node held for its runners, and its due timers.
     """
 
     def __init__(
         self,
-        data_dir: str | Path,
+        data_dir: str | Path | None = None,
         *,
+        store: str | Store | None = None,
         durability: Durability = "wal",
         idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
         pending_timeout: float = Timeouts.pending,
@@ -58,14 +66,15 @@ class Engine:
         metrics: Metrics | None = None,
         no_runner_reason: Callable[[str], str | None] | None = None,
         python_modules: str | Iterable[str] = (),
+        cluster_lease: float = 15.0,
     ) -> None:
         timeouts = Timeouts(pending_timeout, heartbeat_timeout)  # refused before opening anything
         python = PythonModules.parse(
             python_modules if isinstance(python_modules, str) else ",".join(python_modules))
-        self.store = RocksStore(data_dir, durability)
+        self.store = open_store(data_dir, store, durability)
         self.metrics = metrics
         self.core = Core(self.store, idle_timeout, timeouts, metrics,
-                         no_runner_reason=no_runner_reason)
+                         no_runner_reason=no_runner_reason, cluster_lease=cluster_lease)
         self.definitions = DefinitionRegistry(
             self.store, on_apply=lambda: self.core.dispatcher.tell(Redispatch(kinds.WORKFLOW)),
             python=python,

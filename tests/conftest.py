@@ -1,13 +1,20 @@
-"""Shared fixtures: a real Engine on a real RocksDB in a temporary directory."""
+"""Shared fixtures: a real Engine on a real store, run once on each: RocksDB in a temporary
+directory, and a fresh database of a real PostgreSQL (``tests/postgres.py``), for the tests
+whose behaviour does not depend on the store."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from stigmer_actors import Engine, wire
+from tests.postgres import PostgresServer
+
+STORES = ("rocksdb", "postgres")
 
 
 @pytest.fixture
@@ -15,9 +22,41 @@ def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
 
 
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    try:
+        server = PostgresServer()
+    except FileNotFoundError as error:
+        if os.environ.get("CI"):
+            raise  # .ci/run installs PostgreSQL: missing there is a failure, not a skip
+        pytest.skip(str(error))
+    try:
+        yield server
+    finally:
+        server.close()
+
+
 @pytest.fixture
-def engine(data_dir: Path) -> Iterator[Engine]:
-    with Engine(data_dir, pending_timeout=0, heartbeat_timeout=0) as e:
+def pg_dsn(postgres_server: PostgresServer) -> Iterator[str]:
+    """A fresh, empty database for one test."""
+    name = postgres_server.create_database()
+    try:
+        yield postgres_server.dsn(name)
+    finally:
+        postgres_server.drop_database(name)
+
+
+@pytest.fixture(params=STORES)
+def store(request: pytest.FixtureRequest, data_dir: Path) -> dict[str, Any]:
+    """How to open an Engine on each store: ``Engine(**store, ...)``."""
+    if request.param == "postgres":
+        return {"store": request.getfixturevalue("pg_dsn")}
+    return {"data_dir": data_dir}
+
+
+@pytest.fixture
+def engine(store: dict[str, Any]) -> Iterator[Engine]:
+    with Engine(**store, pending_timeout=0, heartbeat_timeout=0) as e:
         yield e
 
 
@@ -36,7 +75,7 @@ def workflow(workflow_id: str = "wf-1", **metadata: object):
 
 
 @pytest.fixture
-def served(data_dir: Path):
+def served(store: dict[str, Any]):
     """A real gRPC server on a free loopback port over a real engine, and a client for it."""
     from stigmer_actors.client import StigmerClient
     from stigmer_actors.grpc_edge.server import EdgeServer
@@ -44,7 +83,7 @@ def served(data_dir: Path):
 
     # Timers off: these tests are about the wire, and a loaded machine must not turn a slow
     # test's PENDING execution into a watchdog FAILED (tests/test_watchdog.py covers those).
-    engine = Engine(data_dir, pending_timeout=0, heartbeat_timeout=0, metrics=Metrics())
+    engine = Engine(**store, pending_timeout=0, heartbeat_timeout=0, metrics=Metrics())
     server = EdgeServer(engine, "127.0.0.1:0", max_streams=1200).start()
     client = StigmerClient(server.address)
     try:

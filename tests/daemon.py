@@ -18,12 +18,17 @@ python nodes are refused by default."""
 
 
 class Daemon:
-    """``stigmer-actors serve`` on a free loopback port; ``address`` is read from its log."""
+    """``stigmer-actors serve`` on a free loopback port; ``address`` is read from its log.
 
-    def __init__(self, data_dir: Path, *extra: str, preexec_fn: Callable[[], None] | None = None,
-                 env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
+    ``data_dir`` is a directory (RocksDB), or a ``postgresql://`` URL (the node of a
+    cluster on that database). ``port`` fixes the port (a node restarted at its address).
+    """
+
+    def __init__(self, data_dir: Path | str, *extra: str, preexec_fn: Callable[[], None] | None = None,
+                 env: dict[str, str] | None = None, cwd: Path | None = None, port: int = 0) -> None:
+        where = ["--store", data_dir] if str(data_dir).startswith("postgres") else ["--data-dir", str(data_dir)]
         self.proc = subprocess.Popen(
-            [*CLI, "serve", "--address", "127.0.0.1:0", "--data-dir", str(data_dir), *extra],
+            [*CLI, "serve", "--address", f"127.0.0.1:{port}", *where, *extra],
             stderr=subprocess.PIPE,
             text=True,
             preexec_fn=preexec_fn,
@@ -49,11 +54,21 @@ class Daemon:
             self.proc.kill()
             raise RuntimeError("daemon did not start:\n" + "".join(self.log))
 
+    @property
+    def port(self) -> int:
+        return int(self.address.rsplit(":", 1)[1])
+
     def terminate(self, timeout: float = 10) -> int:
         self.proc.terminate()
         code = self.proc.wait(timeout=timeout)
         self._reader.join(timeout=5)
         return code
+
+    def kill(self) -> None:
+        """SIGKILL: the node dies mid-work, as in a crash."""
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+        self._reader.join(timeout=5)
 
 
 def cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:

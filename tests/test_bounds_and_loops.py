@@ -20,7 +20,7 @@ from stigmer_actors.domain import phases
 from stigmer_actors.domain.errors import InvalidArgument
 from stigmer_actors.domain.timeouts import HEARTBEAT_ANNOTATION, PENDING_ANNOTATION
 from stigmer_actors.store.health import StoreHealth
-from stigmer_actors.store.keys import index_prefix, phase_value
+from stigmer_actors.store.base import Terms, Write
 from stigmer_actors.store.rocks import RocksStore
 from tests.conftest import agent
 from tests.daemon import Daemon
@@ -78,9 +78,13 @@ def test_bad_values_stored_by_an_older_version_do_not_stop_the_timers(data_dir: 
         tag, data = store.load(eid)
         execution = wire.AgentExecution.FromString(data)
         execution.metadata.annotations[PENDING_ANNOTATION] = value
-        store.commit(eid, (tag, execution.SerializeToString()))
-    unreadable = index_prefix(AGENT, "phase", phase_value(phases.PENDING)) + b"aex-unreadable"
-    store.commit("aex-unreadable", (AGENT.tag, b"\xff\xfe not a protobuf"), add=[unreadable])
+        store.commit(Write(eid, AGENT, execution.SerializeToString(), execution.status.version,
+                           execution.status.phase, expected=execution.status.version,
+                           terms=None, old_terms=None))
+    unreadable = "aex-unreadable"
+    pending = Terms(phases.PENDING, frozenset(), frozenset())
+    store.commit(Write(unreadable, AGENT, b"\xff\xfe not a protobuf", 1, phases.PENDING,
+                       expected=0, terms=pending, old_terms=None))
     store.close()
 
     daemon = Daemon(data_dir, "--pending-timeout", "1")

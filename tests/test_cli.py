@@ -94,7 +94,12 @@ def test_sigterm_with_100_open_streams_exits_cleanly_and_keeps_acked_updates(dat
     daemon = Daemon(data_dir)
     client = StigmerClient(daemon.address)
     eid = client.create_agent("m", session_id="s").metadata.id
-    streams = [client.watch(eid) for _ in range(100)]
+
+    def raw_watch():  # noqa: ANN202  (the server's side of a stream: no resuming client on top)
+        stub = wire.agent_query_grpc.AgentExecutionQueryControllerStub(client._watch_channel)
+        return stub.subscribe(wire.agent_io.AgentExecutionId(value=eid))
+
+    streams = [raw_watch() for _ in range(100)]
     for stream in streams:
         next(stream)
     outcomes: list[str] = []
@@ -110,7 +115,7 @@ def test_sigterm_with_100_open_streams_exits_cleanly_and_keeps_acked_updates(dat
     readers = [threading.Thread(target=read, args=(stream,)) for stream in streams]
     for reader in readers:
         reader.start()
-    idle = client.watch(eid)
+    idle = raw_watch()
     assert next(idle).status.version == 1  # and never read again while the daemon runs
     acked = 0
     for i in range(200):

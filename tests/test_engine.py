@@ -18,7 +18,6 @@ from stigmer_actors.errors import (
     NotFound,
     Unavailable,
 )
-from stigmer_actors.store.rocks import RocksStore
 from tests.conftest import agent, workflow
 
 AgentStatus = wire.AgentExecutionStatus
@@ -265,15 +264,16 @@ def test_store_write_failure_changes_nothing(engine: Engine, monkeypatch) -> Non
     eid = engine.create(agent()).metadata.id
     sub = engine.subscribe(eid)
     sub.get(timeout=5)
-    real = RocksStore.commit
+    store_type = type(engine.store)
+    real = store_type.commit
 
     def failing(self, *args, **kwargs):
         raise OSError("IO error: No space left on device")
 
-    monkeypatch.setattr(RocksStore, "commit", failing)
+    monkeypatch.setattr(store_type, "commit", failing)
     with pytest.raises(Unavailable, match="No space left"):
         engine.update_status(eid, AgentStatus(phase=phases.IN_PROGRESS, error="lost?"))
-    monkeypatch.setattr(RocksStore, "commit", real)
+    monkeypatch.setattr(store_type, "commit", real)
     with pytest.raises(TimeoutError):
         sub.get(timeout=0.1)
     stored = engine.get(eid)

@@ -18,7 +18,6 @@ from stigmer_actors.domain.errors import ResourceExhausted
 from stigmer_actors.domain.kinds import AGENT, WORKFLOW
 from stigmer_actors.domain.sizes import CLIENT_RECEIVE_BYTES, MAX_STATE_BYTES, check_state_size
 from stigmer_actors.domain.transitions import apply_status
-from stigmer_actors.store import listing
 from stigmer_actors.store.listing import ListQuery
 from tests.conftest import agent
 from tests.daemon import Daemon
@@ -163,7 +162,7 @@ def test_pages_are_bounded_by_bytes_with_at_least_one_entry(engine: Engine) -> N
     def walk(max_bytes: int, page_size: int = 0) -> list[list[str]]:
         pages, token = [], ""
         while True:
-            page = listing.list_page(engine.store, ListQuery(AGENT, page_size=page_size, page_token=token), max_bytes)
+            page = engine.store.list(ListQuery(AGENT, page_size=page_size, page_token=token), max_bytes)
             pages.append([r.execution_id for r in page.records])
             token = page.next_page_token
             if not token:
@@ -173,4 +172,4 @@ def test_pages_are_bounded_by_bytes_with_at_least_one_entry(engine: Engine) -> N
     three = walk(3 * (one + 3))
     assert [len(p) for p in three] == [3, 3, 3, 1] and sum(three, []) == ids
     assert [len(p) for p in walk(3 * (one + 3), page_size=2)] == [2, 2, 2, 2, 2]  # the count bound still holds
-    assert listing.list_page(engine.store, ListQuery(WORKFLOW), 1).records == []
+    assert engine.store.list(ListQuery(WORKFLOW), 1).records == []

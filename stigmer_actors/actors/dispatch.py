@@ -75,6 +75,15 @@ class Disconnect:
 
 
 @dataclass(frozen=True, slots=True)
+class Taken:
+    """``execution_id``, handed to ``runner``, was claimed by another node's runner first
+    (a shared store): it is not this node's to give, and the runner's slot is free again."""
+
+    runner: RunnerSlot
+    execution_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class ListRunners:
     pass
 
@@ -124,6 +133,12 @@ class DispatchActor(PooledActor):
             self._dispatch(message.runner.kind)
         elif isinstance(message, Redispatch):
             self._dispatch(message.kind)
+        elif isinstance(message, Taken):
+            if self._holder.get(message.execution_id) is message.runner:
+                del self._holder[message.execution_id]
+                self._workflow_of.pop(message.execution_id, None)
+            message.runner.holding.discard(message.execution_id)
+            self._dispatch(message.runner.kind)
         elif isinstance(message, ListRunners):
             return self._listing()
         return None

@@ -64,6 +64,7 @@ from stigmer_actors.messages import (
     Create,
     Delete,
     Expire,
+    Refresh,
     Snapshot,
     Subscribe,
     Unsubscribe,
@@ -73,7 +74,7 @@ from stigmer_actors.messages import (
 from stigmer_actors.observability import Metrics
 from stigmer_actors.runtime import Pool, PooledActor
 from stigmer_actors.store.group_commit import GATHER_YIELDS
-from stigmer_actors.store.keys import index_keys
+from stigmer_actors.store.base import Conflict, Terms, Write, terms_of
 from stigmer_actors.store.rocks import RocksStore
 
 _CHANGE_TYPES = frozenset(CHANGES)
@@ -168,6 +169,9 @@ class ExecutionActor(PooledActor):
                 result = None
             elif isinstance(message, Delete):
                 result = self._delete(message.kind)
+            elif isinstance(message, Refresh):
+                self._refresh(message.version, message.state)
+                result = None
             else:
                 self.handle_envelope(envelope)  # pykka's own: stop, proxies
                 return
@@ -201,23 +205,68 @@ class ExecutionActor(PooledActor):
                         metrics.update_latency(now - envelope.message.sent_at)
 
     def _apply_group(self, group: list[Envelope[Any]], started: float) -> None:
-        try:
-            self._load()
-        except Exception as error:  # the store cannot be read: nothing can be decided
-            self._loaded = False
-            failure = Unavailable(f"could not load execution {self._id}: {error}")
-            for envelope in group:
-                _reply(envelope, failure)
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            try:
+                self._load()
+            except Exception as error:  # the store cannot be read: nothing can be decided
+                self._loaded = False
+                failure = Unavailable(f"could not load execution {self._id}: {error}")
+                for envelope in group:
+                    _reply(envelope, failure)
+                return
+            loaded_at = time.perf_counter()
+            base = self._snapshot
+            applied = self._run_changes(group, base, gather=attempt == 1)
+            merged_at = time.perf_counter()
+            if applied.changed:
+                try:
+                    self._persist(applied, base)
+                except Conflict:
+                    # Another node wrote first: read what it wrote, apply the group again.
+                    self._loaded = False
+                    if self._parts.metrics is not None:
+                        self._parts.metrics.conflicts.inc()
+                    if attempt < CONFLICT_ATTEMPTS:
+                        continue
+                    busy = Unavailable(
+                        f"execution {self._id} kept changing on other nodes while this change "
+                        f"was applied ({CONFLICT_ATTEMPTS} attempts); nothing was changed: try again")
+                    for envelope in group:
+                        _reply(envelope, busy)
+                    return
+                except Exception as error:
+                    self._loaded = False  # whether anything reached the disk is unknown: re-read
+                    if not isinstance(error, EngineError):
+                        logger.opt(exception=True).error("store write failed", execution_id=self._id)
+                        error = Unavailable(f"could not store execution {self._id}: {error}")
+                    for envelope in group:
+                        _reply(envelope, error)
+                    return
+            persisted_at = time.perf_counter()
+            watchers = len(self._watchers) if self._watchers else 0
+            for outcome in applied.outcomes:
+                if isinstance(outcome, Snapshot):
+                    self._fan_out(outcome)
+            fanned_at = time.perf_counter()
+            for envelope, outcome in zip(group, applied.outcomes):
+                _reply(envelope, outcome)
+            if applied.changed:
+                assert applied.execution is not None
+                self._after_change(applied.execution, applied.outcomes, watchers, applied.reshaped,
+                                   (started, loaded_at, merged_at, persisted_at, fanned_at))
             return
-        loaded_at = time.perf_counter()
-        base = self._snapshot
+
+    def _run_changes(self, group: list[Envelope[Any]], base: Snapshot | None,
+                     gather: bool) -> _Applied:
+        """Apply the group's changes in order on a copy of ``base``; each gets a snapshot or
+        its error. Under ``sync`` (``gather``), take in the changes queued meanwhile too."""
         kind = base.kind if base is not None else None
         data = base.data if base is not None else None
         working: Message | None = None  # the execution being changed, parsed once per group
         outcomes: list[Snapshot | EngineError | None] = []
         changed = 0
         reshaped = base is None  # spec, metadata or phase changed: indexes and timers may move
-        gather = self._parts.store.group is not None  # sync: once, before the write
+        gather = gather and self._parts.store.group is not None  # sync: once, before the write
         i = 0
         while True:
             if i == len(group):
@@ -249,33 +298,12 @@ class ExecutionActor(PooledActor):
                 # The cache is untouched (changes work on a copy): only this change is lost.
                 outcomes.append(self._internal_error(type(message).__name__))
                 working = None
-        merged_at = time.perf_counter()
         if changed:
             assert kind is not None and data is not None
             if working is None:  # the group's last change was refused: its last good state
                 working = kind.message_cls.FromString(data)
             reshaped = reshaped or base is None or working.status.phase != base.phase
-            try:
-                self._persist(kind, working, data, base if reshaped else _UNCHANGED)
-            except Exception as error:
-                self._loaded = False  # whether anything reached the disk is unknown: re-read
-                if not isinstance(error, EngineError):
-                    logger.opt(exception=True).error("store write failed", execution_id=self._id)
-                    error = Unavailable(f"could not store execution {self._id}: {error}")
-                for envelope in group:
-                    _reply(envelope, error)
-                return
-        persisted_at = time.perf_counter()
-        watchers = len(self._watchers) if self._watchers else 0
-        for outcome in outcomes:
-            if isinstance(outcome, Snapshot):
-                self._fan_out(outcome)
-        fanned_at = time.perf_counter()
-        for envelope, outcome in zip(group, outcomes):
-            _reply(envelope, outcome)
-        if changed:
-            self._after_change(working, outcomes, watchers, reshaped,
-                               (started, loaded_at, merged_at, persisted_at, fanned_at))
+        return _Applied(outcomes, changed, reshaped, kind, working, data)
 
     def _gather(self, group: list[Envelope[Any]]) -> bool:
         """Under ``sync``, before the group's fsync: let the callers that are about to send a
@@ -348,23 +376,23 @@ class ExecutionActor(PooledActor):
             logger.opt(exception=True).error("no_runner_reason failed", execution_id=self._id)
             return None
 
-    def _persist(self, kind: Kind, execution: Message, data: bytes,
-                 base: Snapshot | None | object) -> None:
-        """Write the group's last state with its index changes; then it is the cache.
+    def _persist(self, applied: _Applied, base: Snapshot | None) -> None:
+        """Write the group's last state, made on ``base``; then it is the cache.
 
-        Index keys derive from phase, tags and owners, so they change only when the group
-        changed one of those; then the old keys come from the state the group started
-        from (``base``, parsed again: cheaper than keeping every actor's keys in memory,
-        ~0.6 KB each), else ``base`` is ``_UNCHANGED`` and only the record is written.
-        """
-        if base is _UNCHANGED:
-            removed: frozenset[bytes] = frozenset()
-            added: frozenset[bytes] = frozenset()
-        else:
-            old = _index_of(base) if isinstance(base, Snapshot) else frozenset()
-            new = index_keys(kind, execution)
-            removed, added = old - new, new - old
-        self._parts.store.commit(self._id, (kind.tag, data), removed, added)
+        Listing terms derive from phase, tags and owners, so they change only when the group
+        changed one of those (``reshaped``); then the old ones come from ``base``, parsed
+        again (cheaper than keeping every actor's terms in memory, ~0.6 KB each)."""
+        kind, execution, data = applied.kind, applied.execution, applied.data
+        assert kind is not None and execution is not None and data is not None
+        parts = self._parts
+        reshaped = applied.reshaped
+        parts.store.commit(Write(
+            self._id, kind, data, execution.status.version, execution.status.phase,
+            expected=base.version if base is not None else 0,
+            terms=terms_of(kind, execution) if reshaped else None,
+            old_terms=_terms_of(base) if reshaped and base is not None else None,
+            deadline=deadline(execution, parts.timeouts) if parts.store.shared else None,
+        ))
         self._snapshot = Snapshot(kind, self._id, execution.status.version,
                                   execution.status.phase, data)
 
@@ -391,7 +419,8 @@ class ExecutionActor(PooledActor):
             )
         if not reshaped:
             return  # same phase, spec and metadata: same timer, nothing for the dispatcher
-        self._arm(execution)
+        if not parts.store.shared:  # a shared store got the deadline with the record
+            self._arm(execution)
         phase = execution.status.phase
         if phase != self._announced_phase:
             self._announced_phase = phase
@@ -413,15 +442,12 @@ class ExecutionActor(PooledActor):
     # Loading
 
     def _load(self) -> None:
+        """Read the stored state into the cache, once. If the store cannot be read, the last
+        state stays cached for the watchers' catch-ups (and ``_loaded`` False: read again)."""
         if self._loaded:
             return
-        self._snapshot = None
         found = self._parts.store.load(self._id)
-        if found is not None:
-            tag, data = found
-            kind = BY_TAG[tag]
-            status = kind.message_cls.FromString(data).status
-            self._snapshot = Snapshot(kind, self._id, status.version, status.phase, data)
+        self._snapshot = None if found is None else _snapshot_of(self._id, *found)
         self._loaded = True
 
     def _current(self, kind: Kind | None) -> Snapshot:
@@ -436,12 +462,21 @@ class ExecutionActor(PooledActor):
     # Delete and watchers
 
     def _delete(self, kind: Kind | None) -> Snapshot:
-        snapshot = self._current(kind)
-        try:
-            self._parts.store.commit(self._id, None, remove=_index_of(snapshot))
-        except Exception as error:
-            self._loaded = False
-            raise Unavailable(f"could not delete execution {self._id}: {error}") from None
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            snapshot = self._current(kind)
+            try:
+                self._parts.store.commit(Write(
+                    self._id, snapshot.kind, None, snapshot.version, snapshot.phase,
+                    expected=snapshot.version, terms=None, old_terms=_terms_of(snapshot)))
+                break
+            except Conflict:
+                self._loaded = False  # changed on another node meanwhile: delete what is there
+                if attempt == CONFLICT_ATTEMPTS:
+                    raise Unavailable(f"execution {self._id} kept changing on other nodes; "
+                                      "it was not deleted: try again") from None
+            except Exception as error:
+                self._loaded = False
+                raise Unavailable(f"could not delete execution {self._id}: {error}") from None
         gone = dataclasses.replace(snapshot, deleted=True)
         self._fan_out(gone)
         self._snapshot = None
@@ -452,7 +487,30 @@ class ExecutionActor(PooledActor):
         logger.debug("deleted", execution_id=self._id)
         return gone
 
+    def _refresh(self, version: int | None, state: tuple[str, bytes] | None) -> None:
+        """Another node wrote this execution: if the cache is behind, read it again (or take
+        the ``state`` read with the news) and give the watchers what changed (versions
+        between may be coalesced, as for a slow reader)."""
+        cached = self._snapshot if self._loaded else None
+        if cached is not None and version and cached.version >= version:
+            return
+        if state is not None and version:
+            self._snapshot = _snapshot_of(self._id, *state)
+            self._loaded = True
+        else:
+            self._loaded = False
+            self._load()
+        fresh = self._snapshot
+        if fresh is None:
+            if cached is not None:
+                self._fan_out(dataclasses.replace(cached, deleted=True))
+            return
+        if cached is None or fresh.version > cached.version:
+            self._fan_out(fresh)
+
     def _subscribe(self, message: Subscribe) -> Snapshot:
+        if self._parts.store.shared:
+            self._loaded = False  # other nodes write too: start the watcher on the stored state
         snapshot = self._current(message.kind)
         if self._watchers is None:
             self._watchers = Watchers()
@@ -482,12 +540,31 @@ class ExecutionActor(PooledActor):
         return f"ExecutionActor({self._id})"
 
 
-_UNCHANGED = object()
-"""``_persist``'s base when the group changed nothing that index keys derive from."""
+CONFLICT_ATTEMPTS = 8
+"""Times a group is applied again after another node wrote the execution first (a shared
+store); beyond, its changes are answered UNAVAILABLE and nothing of them is stored."""
 
 
-def _index_of(snapshot: Snapshot) -> frozenset[bytes]:
-    return index_keys(snapshot.kind, snapshot.message())
+@dataclass(slots=True)
+class _Applied:
+    """A group's changes applied in memory: what each change answers, and the result."""
+
+    outcomes: list[Snapshot | EngineError | None]
+    changed: int
+    reshaped: bool
+    kind: Kind | None
+    execution: Message | None
+    data: bytes | None
+
+
+def _snapshot_of(execution_id: str, tag: str, data: bytes) -> Snapshot:
+    kind = BY_TAG[tag]
+    status = kind.message_cls.FromString(data).status
+    return Snapshot(kind, execution_id, status.version, status.phase, data)
+
+
+def _terms_of(snapshot: Snapshot) -> Terms:
+    return terms_of(snapshot.kind, snapshot.message())
 
 
 def _reply(envelope: Envelope[Any], result: Any) -> None:

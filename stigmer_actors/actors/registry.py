@@ -143,6 +143,13 @@ class ExecutionRegistry:
         """How many execution actors are live now."""
         return len(self._actors)
 
+    def is_live(self, execution_id: str) -> bool:
+        return execution_id in self._actors
+
+    def live_ids(self) -> list[str]:
+        """The ids of the live execution actors now."""
+        return list(self._actors)
+
     def subscribers(self) -> int:
         """Open subscriptions across all live executions."""
         return self._watchers

@@ -53,11 +53,13 @@ class Watchers:
             self._parked[watch] = None
 
     def catch_up(self, watch: Watch, newest: Snapshot | None) -> None:
-        """A parked watch's consumer read its snapshot: feed it again, starting with the newest."""
-        if not self._unpark(watch) or newest is None or watch.closed:
+        """A parked watch's consumer read its snapshot: feed it again, starting with the
+        newest state (or, with none at hand, with the next change)."""
+        if not self._unpark(watch) or watch.closed:
             return
         self._fed[watch] = None
-        watch.push(newest)
+        if newest is not None:
+            watch.push(newest)
 
     def close(self) -> None:
         """End every subscription now (the engine is shutting down)."""

@@ -12,8 +12,11 @@ as they are, grpc judges them."""
 
 
 def dial_address(text: str) -> str:
-    """A daemon to call: ``HOST:PORT`` with a port from 1 to 65535."""
-    return _checked(text, lowest_port=1, example="127.0.0.1:50051")
+    """A daemon to call: ``HOST:PORT`` with a port from 1 to 65535, or the nodes of a cluster,
+    ``HOST:PORT,HOST:PORT,...`` (``client/addresses.py``)."""
+    for part in text.split(","):
+        _checked(part.strip(), lowest_port=1, example="127.0.0.1:50051, or 10.0.0.1:50051,10.0.0.2:50051")
+    return text
 
 
 def listen_address(text: str) -> str:

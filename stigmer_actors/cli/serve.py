@@ -24,6 +24,7 @@ from stigmer_actors.cli.addresses import listen_address
 from stigmer_actors.cli.parsing import bounded
 from stigmer_actors.cli.startup import (
     EXIT_CANNOT_LISTEN,
+    EXIT_DATABASE,
     EXIT_SECURITY_FILE,
     EXIT_UNGUARDED,
     is_loopback,
@@ -31,6 +32,7 @@ from stigmer_actors.cli.startup import (
     unguarded_refusal,
 )
 from stigmer_actors.client.credentials import Credentials
+from stigmer_actors.domain.errors import Unavailable
 from stigmer_actors.domain.timeouts import MAX_TIMEOUT_SECONDS, Timeouts
 from stigmer_actors.engine import Engine
 from stigmer_actors.grpc_edge.server import (
@@ -48,6 +50,7 @@ from stigmer_actors.security.errors import SecurityFileError
 from stigmer_actors.security.keyring import KeyRing
 from stigmer_actors.security.roles import Role
 from stigmer_actors.security.tls import ServerTLS
+from stigmer_actors.store.postgres.dsn import redact
 from stigmer_actors.store.rocks import DURABILITIES
 from stigmer_actors.supervisor import RestartPolicy, RunnerSpec, Supervisor, parse_runner
 from stigmer_actors.supervisor.policy import CRASH_LOOP_EXITS, CRASH_LOOP_WINDOW, DEFAULT_BACKOFF, MAX_BACKOFF
@@ -103,8 +106,15 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", type=Path, default=None,
                    help="RocksDB data directory "
                         "(default: $XDG_DATA_HOME/stigmer-actors, else ~/.local/share/stigmer-actors)")
+    p.add_argument("--store", default=None, metavar="postgres://...",
+                   help="keep executions in this PostgreSQL database instead of RocksDB; every "
+                        "daemon given the same one is a node of one cluster")
+    p.add_argument("--cluster-lease", type=bounded(float, 1, 3600, " seconds"), default=15.0,
+                   metavar="SECONDS", help="with --store: how long a node's hold on a PENDING "
+                   "execution, a due timer or a workflow run lasts unless renewed (1 to 3,600)")
     p.add_argument("--durability", choices=DURABILITIES, default="wal",
-                   help="wal: survives a process crash; sync: an fsync per write, survives power loss")
+                   help="RocksDB: wal survives a process crash; sync, an fsync per write, survives "
+                        "power loss")
     p.add_argument("--max-streams", type=bounded(int, 1, MAX_STREAMS), default=DEFAULT_MAX_STREAMS,
                    help=f"open subscribe and claim streams at once (1 to {MAX_STREAMS:,})")
     p.add_argument("--max-message-bytes", type=bounded(int, 1024, MAX_MESSAGE_BYTES),
@@ -188,7 +198,10 @@ def run(args: argparse.Namespace) -> int:
     pass the mask on to every process a workflow node starts.
     """
     logs.configure(args.log_level, args.log_format)
-    data_dir = args.data_dir or default_data_dir()
+    if args.store and args.data_dir:
+        logger.error("give --data-dir (RocksDB) or --store (PostgreSQL), not both")
+        return 2
+    data_dir = None if args.store else args.data_dir or default_data_dir()
     try:
         keys, tls = _security(args)
     except SecurityFileError as error:
@@ -212,15 +225,24 @@ def run(args: argparse.Namespace) -> int:
     max_connections = connection_bound(raise_open_file_limit())
     logger.debug("at most {count} client connections", count=max_connections)
     supervisor = Supervisor(args.runner, RestartPolicy(args.runner_backoff), args.runner_grace)
-    engine = Engine(
-        data_dir,
-        durability=args.durability,
-        pending_timeout=args.pending_timeout,
-        heartbeat_timeout=args.heartbeat_timeout,
-        metrics=Metrics(),
-        no_runner_reason=supervisor.no_runner_reason,
-        python_modules=args.python_modules.allowed,
-    )
+    try:
+        engine = Engine(
+            data_dir,
+            store=args.store,
+            durability=args.durability,
+            pending_timeout=args.pending_timeout,
+            heartbeat_timeout=args.heartbeat_timeout,
+            metrics=Metrics(),
+            no_runner_reason=supervisor.no_runner_reason,
+            python_modules=args.python_modules.allowed,
+            cluster_lease=args.cluster_lease,
+        )
+    except (Unavailable, RuntimeError, ValueError) as error:
+        if not args.store:
+            raise
+        message = error.message if isinstance(error, Unavailable) else str(error)
+        logger.error("{message}: check that the database runs and --store names it", message=message)
+        return EXIT_DATABASE
     endpoint = None
     # The runners' own way in (this process's and the supervised ones'): a socket in a
     # directory only this user can open.
@@ -246,18 +268,19 @@ def run(args: argparse.Namespace) -> int:
         key = keys.add_internal("serve-runner", Role.RUNNER) if keys is not None else ""
         runner = WorkflowRunner(server.local_address, engine.store, runner_id="serve",
                                 workers=args.workers, inactivity_timeout=args.inactivity_timeout,
-                                credentials=Credentials(api_key=key), policy=node_policy(args)).start()
+                                credentials=Credentials(api_key=key), policy=node_policy(args),
+                                lease=args.cluster_lease).start()
     # Supervised runners come in the same way: the private socket, a key each (in memory).
-    supervisor.start(server.local_address or server.address, data_dir.absolute(),
+    runners_dir = (data_dir or default_data_dir()).absolute()
+    supervisor.start(server.local_address or server.address, runners_dir,
                      key_for=(lambda name: keys.add_internal(f"runner {name}", Role.RUNNER))
                      if keys is not None else None)
     _log_security(keys, tls)
-    logger.info(
-        "listening on {address}, data in {data_dir} ({durability} durability)",
-        address=server.address,
-        data_dir=data_dir,
-        durability=args.durability,
-    )
+    if data_dir is not None:
+        where = f"data in {data_dir} ({args.durability} durability)"
+    else:
+        where = f"data in PostgreSQL {redact(args.store)}, node {engine.store.node}"
+    logger.info("listening on {address}, {where}", address=server.address, where=where)
     while not stop.wait(STOP_POLL):
         pass
     supervisor.stop()  # first, while the server still takes the runners' last reports

@@ -7,6 +7,7 @@ do, and an exit code per sort of problem, so a supervisor can tell them apart.
                                   7  the store could not be opened for another reason
     8  a network address without API keys or mutual TLS (and no --insecure)
     9  a keys file or TLS file that cannot be read or is wrong
+    12 the database (--store) cannot be used (10 and 11 are the client commands' codes)
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ EXIT_CANNOT_LISTEN = 6
 EXIT_STORE_OTHER = 7
 EXIT_UNGUARDED = 8
 EXIT_SECURITY_FILE = 9
+EXIT_DATABASE = 12
 
 _CODES = {
     OpenProblem.IN_USE: EXIT_IN_USE,

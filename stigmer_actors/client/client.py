@@ -17,6 +17,7 @@ from google.protobuf.message import Message
 
 from stigmer_actors import wire
 from stigmer_actors.client.credentials import Credentials
+from stigmer_actors.client.resuming import RETRY_FOR, ResumingWatch
 from stigmer_actors.contract import AGENT_WIRE, DEFAULT_ADDRESS, WORKFLOW_WIRE, WireKind
 from stigmer_actors.domain import kinds, phases
 from stigmer_actors.domain.kinds import AGENT, Kind
@@ -38,6 +39,9 @@ meanwhile and the reader gets the newest one: ~50 versions behind, terminal in <
 
 
 class StigmerClient:
+    """``address``: one daemon's ``HOST:PORT``, or the nodes of a cluster, comma-separated
+    (calls spread over the nodes that are up: ``client/addresses.py``)."""
+
     def __init__(self, address: str = DEFAULT_ADDRESS, timeout: float = 10.0, *,
                  credentials: Credentials | None = None) -> None:
         self.address = address
@@ -139,18 +143,31 @@ class StigmerClient:
         request = wire.resource_io.ApiResourceId(value=execution_id)
         return self._command[kind].delete(request, timeout=self.timeout)
 
-    def watch(self, execution_id: str, kind: Kind | None = None) -> Iterator[Message]:
-        """The subscribe stream: current state, then every change, ending after terminal.
-
-        The returned object is a grpc stream: ``.cancel()`` ends it from another thread.
-        """
+    def watch(self, execution_id: str, kind: Kind | None = None,
+              retry_for: float = RETRY_FOR) -> ResumingWatch:
+        """The subscribe stream: current state, then every change, ending after terminal or
+        when the execution is deleted. If the daemon serving it stops or dies, the watch
+        subscribes again (to another node of a cluster, or the same daemon once back) and
+        goes on from the version it had, for ``retry_for`` seconds without news
+        (``client/resuming.py``). ``.cancel()`` ends it from another thread."""
         kind = kind or self.kind_of(execution_id)
         wk = _WIRE[kind]
         if kind is AGENT:
             request = wk.subscribe_request(value=execution_id)
         else:
             request = wk.subscribe_request(execution_id=execution_id)
-        return _QUERY_STUBS[kind](self._watch_channel).subscribe(request)
+        stub = _QUERY_STUBS[kind](self._watch_channel)
+
+        def still_there() -> bool:
+            try:
+                self.get(execution_id, kind)
+            except grpc.RpcError as error:
+                if error.code() == grpc.StatusCode.NOT_FOUND:
+                    return False
+                raise
+            return True
+
+        return ResumingWatch(lambda: stub.subscribe(request), still_there, retry_for)
 
     def claim(
         self, kind: Kind, runner_id: str, capacity: int = 1, *, defined_workflows_only: bool = False

@@ -19,6 +19,8 @@ from typing import Any
 
 import grpc
 
+from stigmer_actors.client.addresses import channel_target
+
 API_KEY_ENV = "STIGMER_API_KEY"
 
 
@@ -43,12 +45,15 @@ class Credentials:
         return self.tls or self.tls_ca is not None or self.tls_cert is not None
 
     def channel(self, address: str, options: Sequence[tuple[str, Any]] = ()) -> grpc.Channel:
-        """A channel to ``address`` presenting these credentials. OSError (naming the file)
-        if a TLS file cannot be read; ValueError if only half of a client certificate is given."""
+        """A channel to ``address`` (one daemon, or several nodes comma-separated: see
+        ``client/addresses.py``) presenting these credentials. OSError (naming the file) if
+        a TLS file cannot be read; ValueError if only half of a client certificate is given."""
+        target, spread = channel_target(address)
+        options = [*spread, *options]
         if self.uses_tls:
-            channel = grpc.secure_channel(address, self._tls_credentials(), options=list(options))
+            channel = grpc.secure_channel(target, self._tls_credentials(), options=options)
         else:
-            channel = grpc.insecure_channel(address, options=list(options))
+            channel = grpc.insecure_channel(target, options=options)
         key = self.key()
         return KeyedChannel(channel, key) if key else channel
 

@@ -14,10 +14,10 @@ import grpc
 from google.protobuf.message import Message
 from pykka import ActorRef
 
-from stigmer_actors.actors.dispatch import Connect, Disconnect, ListRunners, RunnerSlot
+from stigmer_actors.actors.dispatch import Connect, Disconnect, ListRunners, RunnerSlot, Taken
 from stigmer_actors.core import Core
 from stigmer_actors.domain import phases
-from stigmer_actors.domain.errors import InvalidArgument, NotFound
+from stigmer_actors.domain.errors import EngineError, InvalidArgument, NotFound
 from stigmer_actors.domain.kinds import AGENT, WORKFLOW
 from stigmer_actors.domain.validation import check_optional_id
 from stigmer_actors.grpc_edge.handlers import server_stream, unary
@@ -72,11 +72,22 @@ def dispatch_handler(
                     continue  # deleted meanwhile; the dispatcher hears of it from its actor
                 if snapshot.phase != phases.PENDING:
                     continue
+                try:
+                    mine = core.claim(execution_id, str(runner.key))
+                except EngineError:  # the shared store is unreachable: its claims loop re-offers it
+                    mine = False
+                if not mine:  # another node's runner took it
+                    dispatcher.tell(Taken(runner, execution_id))
+                    continue
                 claimed = dispatch.ClaimedExecution()
                 getattr(claimed, _ONEOF_FIELD[kind]).MergeFromString(snapshot.data)
                 yield claimed.SerializeToString()
         finally:
             dispatcher.tell(Disconnect(runner))
+            try:
+                core.released(str(runner.key))
+            except EngineError:  # unreachable: the leases lapse instead
+                pass
             streams.release(runner)
 
     def list_runners(request, context):  # noqa: ANN001, ANN202

@@ -73,7 +73,18 @@ class Expire:
     reason: str
 
 
-Command = Union[Expire, Create, Update, UpdateStatus, Delete, Subscribe, Unsubscribe, CatchUp]
+@dataclass(frozen=True, slots=True)
+class Refresh:
+    """Another node changed this execution (its store is shared): version ``version`` (0: it
+    was deleted; None: unknown, reload anyway) is stored now. Reload if behind, and tell the
+    watchers. ``state``: the stored (kind tag, data) read with the news, if it was."""
+
+    version: int | None
+    state: tuple[str, bytes] | None = None
+
+
+Command = Union[Expire, Create, Update, UpdateStatus, Delete, Subscribe, Unsubscribe, CatchUp,
+                Refresh]
 
 CHANGES = (Create, Update, UpdateStatus, Expire)
 """Commands that may change the execution: a run of them in one turn is one store write."""

@@ -65,6 +65,11 @@ class Metrics:
             "stigmer_coalesced_states",
             "States a slow subscriber never saw because a newer one replaced them.", registry=r,
         )
+        self.conflicts = Counter(
+            "stigmer_write_conflicts",
+            "Group writes applied again because another node wrote the execution first.",
+            registry=r,
+        )
         self.watchdog_failures = Counter(
             "stigmer_watchdog_failures", "Executions failed by the watchdog, by reason.",
             ["reason"], registry=r,

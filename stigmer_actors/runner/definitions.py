@@ -30,7 +30,7 @@ from stigmer_actors.store.keys import (
     definition_prefix,
     latest_definition_key,
 )
-from stigmer_actors.store.rocks import RocksStore
+from stigmer_actors.store.base import Store
 
 
 KEPT_COMPILED = 64
@@ -46,7 +46,7 @@ class Definition:
 
 
 class DefinitionRegistry:
-    def __init__(self, store: RocksStore, on_apply: Callable[[], object] = lambda: None,
+    def __init__(self, store: Store, on_apply: Callable[[], object] = lambda: None,
                  python: PythonModules = PythonModules()) -> None:
         self._store = store
         self._python = python
@@ -65,7 +65,8 @@ class DefinitionRegistry:
         """
         workflow = _compile(source, self._python)
         check_id(workflow.name, "name")
-        with self._lock:
+        # Versions come from read-then-write: one apply of a name at a time, on every node.
+        with self._lock, self._store.exclusive(f"workflow definition {workflow.name}"):
             latest = self._latest_version(workflow.name)
             if latest:
                 current = self.get(workflow.name, latest)
@@ -123,7 +124,7 @@ class DefinitionRegistry:
 
     def delete(self, name: str) -> Definition:
         """Remove ``name`` from get/list; returns the version that was latest."""
-        with self._lock:
+        with self._lock, self._store.exclusive(f"workflow definition {name}"):
             current = self.get(name)
             self._store.write({}, [latest_definition_key(name)])
             return current

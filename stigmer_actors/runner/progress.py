@@ -17,7 +17,7 @@ from typing import Any
 
 from stigmer_actors.runner.state import Outcome
 from stigmer_actors.store.keys import SEP
-from stigmer_actors.store.rocks import RocksStore
+from stigmer_actors.store.base import Store
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class RunRecord:
 
 
 class Progress:
-    def __init__(self, store: RocksStore) -> None:
+    def __init__(self, store: Store) -> None:
         self._store = store
         self._next: dict[str, int] = {}
 

@@ -37,12 +37,13 @@ from stigmer_actors.domain import phases
 from stigmer_actors.domain.kinds import WORKFLOW
 from stigmer_actors.runner.compiler import WorkflowInvalid, compile_workflow
 from stigmer_actors.runner.policy import NodePolicy
+from stigmer_actors.runner.ownership import DEFAULT_LEASE, RunLeases, Tender
 from stigmer_actors.runner.progress import Progress, RunRecord
 from stigmer_actors.runner.run_actor import Ended, RunActor, RunReport, RunServices
 from stigmer_actors.runner.scheduler import Scheduler
 from stigmer_actors.runner.source import DefinitionError, load
 from stigmer_actors.runtime import Pool
-from stigmer_actors.store.rocks import RocksStore
+from stigmer_actors.store.base import Store
 
 DEFAULT_WORKERS = 16
 DEFAULT_INACTIVITY_TIMEOUT = 600.0
@@ -60,7 +61,7 @@ class WorkflowRunner:
     def __init__(
         self,
         address: str,
-        store: RocksStore,
+        store: Store,
         *,
         runner_id: str = "workflow-runner",
         workers: int = DEFAULT_WORKERS,
@@ -69,9 +70,12 @@ class WorkflowRunner:
         heartbeat_every: float = DEFAULT_HEARTBEAT,
         credentials: Credentials | None = None,
         policy: NodePolicy = NodePolicy(),
+        lease: float = DEFAULT_LEASE,
     ) -> None:
         self.address = address
         self.runner_id = runner_id
+        self.leases = RunLeases(store, runner_id, lease)
+        """Which runs are this runner's, when runners share the store (``ownership.py``)."""
         self.capacity = capacity
         self.policy = policy
         self.client = StigmerClient(address, credentials=credentials)
@@ -94,6 +98,7 @@ class WorkflowRunner:
         self._stopping = threading.Event()
         self._claims: Any = None
         self._thread = threading.Thread(target=self._claim_loop, name="workflow-claims", daemon=True)
+        self._tender = Tender(self.leases, self._adopt, self._stopping)
 
     @property
     def failures(self) -> dict[str, int]:
@@ -106,6 +111,7 @@ class WorkflowRunner:
         """Resume the runs this runner holds progress for, then claim new ones (in a thread:
         a daemon that is not up yet is waited for)."""
         self._thread.start()
+        self._tender.start()
         return self
 
     def stop(self) -> None:
@@ -123,6 +129,7 @@ class WorkflowRunner:
         if claims is not None:
             claims.cancel()
         self._thread.join(5)
+        self._tender.join(5)
         stopping = []
         for ref in runs:
             try:
@@ -138,6 +145,8 @@ class WorkflowRunner:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._actors.close(timeout=0)
         self._scheduler.stop()
+        for execution_id in self.leases.held():  # stopped runs: for whoever resumes them first
+            self.leases.give_up(execution_id)
         self.client.close()
         logger.info("runner {runner}: stopped in {took:.2f} s ({runs} runs stopped, {busy} still busy)",
                     runner=self.runner_id, took=time.monotonic() - began, runs=len(runs),
@@ -157,8 +166,7 @@ class WorkflowRunner:
         while not self._stopping.is_set():
             try:
                 if not resumed:
-                    for execution_id in self.progress.runs():
-                        self._resume_or_refuse(execution_id)
+                    self._adopt()
                     resumed = True
                 with self._lock:
                     if self._stopping.is_set():  # stop() may have cancelled the previous one
@@ -184,6 +192,20 @@ class WorkflowRunner:
                 logger.opt(exception=True).error("runner {runner}: claim loop error; reconnecting",
                                                  runner=self.runner_id)
             self._stopping.wait(RECONNECT_DELAY)
+
+    def _adopt(self) -> None:
+        """Resume every recorded run no runner holds (after a restart: this runner's own;
+        in a cluster also those of a runner that died)."""
+        with self._lock:
+            running = set(self._runs)
+        for execution_id in self.progress.runs():
+            if execution_id not in running and not self._stopping.is_set() \
+                    and self.leases.take(execution_id):
+                self._resume_or_refuse(execution_id)
+                with self._lock:
+                    started = execution_id in self._runs
+                if not started:  # ended meanwhile, or refused: nothing to hold
+                    self.leases.give_up(execution_id)
 
     def _resume_or_refuse(self, execution_id: str) -> None:
         """Resume one run; one whose records cannot be read is failed and dropped, not the
@@ -216,6 +238,8 @@ class WorkflowRunner:
             return
         run = RunRecord(eid, workflow.name, definition.version, workflow.ir_hash,
                         _run_input(workflow.input_defaults, execution.spec.trigger_metadata))
+        if not self.leases.take(eid):
+            return  # another runner holds this run (it resumed it first)
         self.progress.begin(run)
         self._spawn(run, workflow, resumed=False)
 
@@ -319,6 +343,7 @@ class WorkflowRunner:
             self._lock.notify_all()
         if stream is not None:
             stream.cancel()
+        self.leases.give_up(execution_id)
 
     def _refuse(self, execution_id: str, error: str) -> None:
         """Fail an execution this runner was handed but cannot run."""

@@ -15,9 +15,12 @@ forged. Keys under one prefix sort by id, and ids sort by creation time (``domai
 
 from __future__ import annotations
 
-from google.protobuf.message import Message
+from typing import TYPE_CHECKING
 
 from stigmer_actors.domain.kinds import Kind
+
+if TYPE_CHECKING:
+    from stigmer_actors.store.base import Terms
 
 SEP = "\x00"
 
@@ -35,19 +38,14 @@ def phase_value(phase: int) -> str:
     return f"{phase:02d}"
 
 
-def index_keys(kind: Kind, execution: Message) -> frozenset[bytes]:
-    """All index keys an execution should have, derived from the execution alone.
-
-    Because they are derived, the actor can diff the old and new sets and write the
-    difference in the record's own batch: indexes and records can never disagree.
-    """
-    eid = execution.metadata.id.encode()
-    prefixes = [
-        index_prefix(kind, "all"),
-        index_prefix(kind, "phase", phase_value(execution.status.phase)),
-    ]
-    prefixes += [index_prefix(kind, "tag", t) for t in set(execution.metadata.tags)]
-    prefixes += [index_prefix(kind, "owner", o) for o in kind.owner_terms(execution)]
+def index_keys(kind: Kind, execution_id: str, terms: Terms) -> frozenset[bytes]:
+    """All index keys an execution with ``terms`` has. Derived, so the store can diff the
+    old and new sets and write the difference in the record's own batch: indexes and
+    records can never disagree."""
+    eid = execution_id.encode()
+    prefixes = [index_prefix(kind, "all"), index_prefix(kind, "phase", phase_value(terms.phase))]
+    prefixes += [index_prefix(kind, "tag", t) for t in terms.tags]
+    prefixes += [index_prefix(kind, "owner", o) for o in terms.owners]
     return frozenset(p + eid for p in prefixes)
 
 

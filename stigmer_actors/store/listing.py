@@ -1,4 +1,6 @@
-"""list / listBySession / listByWorkflow over the index keys, with opaque page tokens.
+"""list / listBySession / listByWorkflow, for any store: the query, its checks, pages and
+their opaque tokens. Each store finds the entries its own way (``rocks_listing.py`` scans
+index keys, PostgreSQL runs a query).
 
 Pagination: ``page_token`` is either the cursor this server returned as
 ``next_page_token`` (continue after that id) or a 1-based page number.
@@ -12,26 +14,20 @@ entries: exact unless big states cut pages short, when following the token takes
 pages. A page number addresses the ``page_size`` slice it names, so a client paging by
 number reads everything only when no slice is cut by bytes.
 
-One index prefix drives the scan (the narrowest the request allows: owner, then a tag, then
-the phase, else every execution of the kind) and the other filters are checked as single
-key look-ups. Pages follow id order, which is creation order for server-assigned ids.
+Pages follow id order, which is creation order for server-assigned ids.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from stigmer_actors.domain import phases
 from stigmer_actors.domain.errors import InvalidArgument
 from stigmer_actors.domain.kinds import Kind
-from stigmer_actors.domain.sizes import MAX_STATE_BYTES, entry_bytes
 from stigmer_actors.domain.validation import check_id, check_optional_id, check_tags
-from stigmer_actors.store.keys import id_of_index_key, index_prefix, phase_value
-from stigmer_actors.store.rocks import RocksStore
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -90,57 +86,27 @@ def decode_token(token: str) -> str | int:
     return check_id(text[len(_TOKEN_MAGIC):], "page_token")
 
 
-def list_page(store: RocksStore, query: ListQuery, max_bytes: int = MAX_STATE_BYTES) -> Page:
-    """One page of the executions matching ``query``, their entries ``max_bytes`` at most
-    (and at least one)."""
-    kind, phase, tags, owner = query.kind, query.phase, query.tags, query.owner
-    page_size, page_token = query.page_size, query.page_token
-    if page_size < 0:
-        raise InvalidArgument(f"page_size is {page_size}; it must be 0 (default) or positive")
-    if phase not in phases.NAMES:
-        raise InvalidArgument(f"phase {phase} is not a defined ExecutionPhase value")
-    check_tags(tags, "tags")
-    check_optional_id(owner, "owner")
-    size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-    position = decode_token(page_token) if page_token else None
+@dataclass(frozen=True)
+class Plan:
+    """A checked query: how many entries a page holds, and where it starts."""
+
+    size: int
+    after: str | None
+    """Continue after this id (a cursor token)."""
+    skip: int
+    """Or skip this many matching entries (a page-number token)."""
+
+
+def plan(query: ListQuery) -> Plan:
+    """Check ``query`` (INVALID_ARGUMENT naming what is wrong) and read its token."""
+    if query.page_size < 0:
+        raise InvalidArgument(f"page_size is {query.page_size}; it must be 0 (default) or positive")
+    if query.phase not in phases.NAMES:
+        raise InvalidArgument(f"phase {query.phase} is not a defined ExecutionPhase value")
+    check_tags(query.tags, "tags")
+    check_optional_id(query.owner, "owner")
+    size = min(query.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    position = decode_token(query.page_token) if query.page_token else None
     after = position if isinstance(position, str) else None
     skip = (position - 1) * size if isinstance(position, int) else 0
-
-    checks = [index_prefix(kind, "tag", t) for t in dict.fromkeys(tags)]
-    if phase != phases.UNSPECIFIED:
-        checks.append(index_prefix(kind, "phase", phase_value(phase)))
-    if owner:
-        driver = index_prefix(kind, "owner", owner)
-    elif checks:
-        driver = checks.pop(0)
-    else:
-        driver = index_prefix(kind, "all")
-
-    page: list[Record] = []
-    page_bytes = 0
-    full = more_after_page = False
-    total = 0
-    for key in store.scan(driver):
-        execution_id = id_of_index_key(key)
-        eid = execution_id.encode()
-        if not all(store.contains(prefix + eid) for prefix in checks):
-            continue
-        total += 1
-        if (after is not None and execution_id <= after) or total <= skip:
-            continue
-        if full:
-            more_after_page = True  # the scan goes on only to count ``total``
-            continue
-        found = store.load(execution_id)
-        if found is None:
-            total -= 1  # deleted since the index was read
-            continue
-        cost = entry_bytes(len(found[1]))
-        if page and page_bytes + cost > max_bytes:
-            full = more_after_page = True
-            continue
-        page.append(Record(execution_id, *found))
-        page_bytes += cost
-        full = len(page) == size
-    next_token = encode_token(page[-1].execution_id) if more_after_page else ""
-    return Page(records=page, next_page_token=next_token, total_pages=math.ceil(total / size))
+    return Plan(size, after, skip)

@@ -19,7 +19,9 @@ being closed, and scans read in chunks, so no iterator outlives its call.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
@@ -30,10 +32,15 @@ from loguru import logger
 from rocksdict import Options, ReadOptions, Rdict, WriteBatch, WriteOptions
 
 from stigmer_actors.domain.errors import Unavailable
+from stigmer_actors.domain.kinds import Kind
+from stigmer_actors.domain.sizes import MAX_STATE_BYTES
+from stigmer_actors.store.base import Write
 from stigmer_actors.store.gate import Gate
 from stigmer_actors.store.group_commit import GroupCommit
 from stigmer_actors.store.health import StoreHealth
-from stigmer_actors.store.keys import record_key
+from stigmer_actors.store.keys import id_of_index_key, index_keys, index_prefix, phase_value, record_key
+from stigmer_actors.store.listing import ListQuery, Page
+from stigmer_actors.store.rocks_listing import list_page
 from stigmer_actors.store.open_errors import StoreOpenError, classify
 
 Durability = Literal["wal", "sync"]
@@ -72,7 +79,8 @@ def rocks_options() -> Options:
 
 
 class RocksStore:
-    """One RocksDB database in one data directory; safe to call from any thread.
+    """One RocksDB database in one data directory; safe to call from any thread. A
+    ``store.base.Store`` of one process (``shared`` False: nobody else writes it).
 
     Opening raises ``StoreOpenError`` (``store/open_errors.py``) saying what is wrong.
     """
@@ -91,11 +99,14 @@ class RocksStore:
         self._write_options = WriteOptions()
         self._write_options.sync = durability == "sync"
         self.durability = durability
+        self.shared = False
         self.group: GroupCommit[WriteBatch] | None = None
         """Under ``sync``: concurrent writes share one fsync (its counters say how well)."""
         if durability == "sync":
             self.group = GroupCommit(lambda: WriteBatch(raw_mode=True), lambda b: self._write(b))
         self._gate = Gate()
+        self._leases: dict[str, tuple[str, float]] = {}
+        self._leases_lock = threading.Lock()
         self._closed = False
         self.health = StoreHealth(self._restore)
         """Whether writes succeed now; add listeners with ``health.listen``."""
@@ -107,28 +118,54 @@ class RocksStore:
             return None
         return chr(value[0]), value[1:]
 
-    def commit(
-        self,
-        execution_id: str,
-        record: tuple[str, bytes] | None,
-        remove: Iterable[bytes] = (),
-        add: Iterable[bytes] = (),
-    ) -> None:
-        """Write a record (or delete it, when ``record`` is None) and index changes atomically."""
+    def commit(self, write: Write) -> None:
+        """Write a record (or delete it) and its index changes in one batch. One process
+        owns the database, so ``write.expected`` needs no check here."""
+        key = record_key(write.execution_id)
+        old = index_keys(write.kind, write.execution_id, write.old_terms) if write.old_terms else frozenset()
+        new = index_keys(write.kind, write.execution_id, write.terms) if write.terms else frozenset()
+        if write.data is None:
+            new = frozenset()
+        record = None if write.data is None else write.kind.tag.encode() + write.data
 
         def fill(batch: WriteBatch) -> None:
-            key = record_key(execution_id)
             if record is None:
                 batch.delete(key)
             else:
-                tag, data = record
-                batch.put(key, tag.encode() + data)
-            for index_key in remove:
+                batch.put(key, record)
+            for index_key in old - new:
                 batch.delete(index_key)
-            for index_key in add:
+            for index_key in new - old:
                 batch.put(index_key, b"")
 
         self._apply(fill)
+
+    def list(self, query: ListQuery, max_bytes: int = MAX_STATE_BYTES) -> Page:
+        return list_page(self, query, max_bytes)
+
+    def exclusive(self, name: str) -> contextlib.AbstractContextManager[None]:
+        """One holder at a time of ``name``: one process owns the database, whose callers
+        serialize themselves (``runner/definitions.py`` holds its own lock)."""
+        return contextlib.nullcontext()
+
+    def acquire_lease(self, name: str, owner: str, seconds: float) -> bool:
+        """Leases of one process (nobody else opens its database): kept in memory."""
+        now = time.monotonic()
+        with self._leases_lock:
+            holder = self._leases.get(name)
+            if holder is not None and holder[0] != owner and holder[1] > now:
+                return False
+            self._leases[name] = (owner, now + seconds)
+            return True
+
+    def release_lease(self, name: str, owner: str) -> None:
+        with self._leases_lock:
+            if self._leases.get(name, (None, 0.0))[0] == owner:
+                del self._leases[name]
+
+    def unfinished(self, kind: Kind, phase: int) -> Iterator[str]:
+        for key in self.scan(index_prefix(kind, "phase", phase_value(phase))):
+            yield id_of_index_key(key)
 
     def get(self, key: bytes) -> bytes | None:
         """The raw value at ``key`` (for key spaces other than executions')."""
