@@ -22,12 +22,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     file.add_argument("--api-keys", type=Path, required=True, metavar="FILE",
                       help="the keys file (serve --api-keys FILE)")
     c = what.add_parser("create", parents=[file], help="add a key; prints it, once")
-    c.add_argument("--role", required=True, choices=NAMES)
+    c.add_argument("--role", required=True, choices=NAMES,
+                   help="viewer: read and watch; runner: also report and claim; admin: everything")
     c.add_argument("--name", required=True, help="how the key shows in lists and logs")
     c.set_defaults(run=run_create)
     what.add_parser("list", parents=[file], help="names, roles, creation times").set_defaults(run=run_list)
     r = what.add_parser("revoke", parents=[file], help="remove a key (a daemon stops accepting it)")
-    r.add_argument("name")
+    r.add_argument("name", help="the name the key was created with")
     r.set_defaults(run=run_revoke)
 
 
