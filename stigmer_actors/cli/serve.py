@@ -277,10 +277,11 @@ def run(args: argparse.Namespace) -> int:
                      if keys is not None else None)
     _log_security(keys, tls)
     if data_dir is not None:
-        where = f"data in {data_dir} ({args.durability} durability)"
+        logger.info("listening on {address}, data in {data_dir} ({durability} durability)",
+                    address=server.address, data_dir=str(data_dir), durability=args.durability)
     else:
-        where = f"data in PostgreSQL {redact(args.store)}, node {engine.store.node}"
-    logger.info("listening on {address}, {where}", address=server.address, where=where)
+        logger.info("listening on {address}, data in PostgreSQL {store}, node {node}",
+                    address=server.address, store=redact(args.store), node=engine.store.node)
     while not stop.wait(STOP_POLL):
         pass
     supervisor.stop()  # first, while the server still takes the runners' last reports
