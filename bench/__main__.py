@@ -22,7 +22,7 @@ from pathlib import Path
 
 from bench.common import RESULTS, machine
 
-SCENARIOS = ("fanout", "throughput", "race", "scale", "metrics_overhead", "workflow", "disk")
+SCENARIOS = ("fanout", "throughput", "race", "scale", "metrics_overhead", "workflow", "cluster", "disk")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,11 +10,15 @@ import threading
 
 
 class BenchDaemon:
-    def __init__(self, *extra: str) -> None:
+    """``store``: a ``postgresql://`` URL to be a node of that cluster; else RocksDB in a
+    temporary directory."""
+
+    def __init__(self, *extra: str, store: str | None = None) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="stigmer-bench-")
+        where = ["--store", store] if store else ["--data-dir", self._tmp.name]
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "stigmer_actors.cli.main", "serve", "--address", "127.0.0.1:0",
-             "--data-dir", self._tmp.name, *extra],
+             *where, *extra],
             stderr=subprocess.PIPE, text=True,
         )
         self.address = ""
