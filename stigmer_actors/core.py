@@ -10,6 +10,7 @@ send the stored bytes without re-serializing; ``Engine`` wraps it for embedding.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 
@@ -27,6 +28,7 @@ from stigmer_actors.domain.ids import new_id
 from stigmer_actors.domain.kinds import Kind
 from stigmer_actors.domain.timeouts import Timeouts, check_annotations, deadline
 from stigmer_actors.domain.validation import check_id, check_message, check_tags
+from stigmer_actors.feed import ExecutionFilter, ListWatch, MemoryFeed
 from stigmer_actors.messages import (
     Command,
     Create,
@@ -42,7 +44,7 @@ from stigmer_actors.messages import (
 from stigmer_actors.observability import Metrics
 from stigmer_actors.runtime import Pool
 from stigmer_actors.store.keys import id_of_index_key, index_prefix, phase_value
-from stigmer_actors.store.listing import ListQuery, list_page
+from stigmer_actors.store.listing import ListQuery, list_page, matching_ids
 from stigmer_actors.store.rocks import RocksStore
 from stigmer_actors.subscription import Subscription, Watch
 
@@ -74,9 +76,11 @@ class Core:
         on_error = partial(metrics.loop_errors.labels("watchdog").inc) if metrics else None
         self.watchdog = WatchdogActor.start(self._expire, on_error, pool=self.pool)
         self.dispatcher = DispatchActor.start(pool=self.pool)
+        self.feed = MemoryFeed()
+        """Every accepted change, for list-watches (``feed/``)."""
         self._parts = Parts(
             self.store, self.pool, self.watchdog, self.dispatcher, timeouts, metrics,
-            self.registry.watchers_changed, self.registry.retire_miss,
+            self.registry.watchers_changed, self.registry.retire_miss, self.feed,
         )
         self.rearmed = self._resume_from_store()
 
@@ -187,9 +191,31 @@ class Core:
             raise
         return Subscription(watch, lambda: self.registry.tell_if_live(execution_id, unsubscribe))
 
+    def watch_executions(self, query: ExecutionFilter, since: str = "") -> ListWatch:
+        """The executions matching ``query``, then every change to them (``feed/list_watch.py``).
+
+        INVALID_ARGUMENT for a malformed ``since``, OUT_OF_RANGE for one too old to resume
+        from; the iteration raises ABORTED (``WatchOverflow``) if the reader fell further
+        behind than a watch's bounds.
+        """
+        return ListWatch(self.feed, query, since, self._matching)
+
+    def _matching(self, query: ExecutionFilter) -> Iterator[Snapshot]:
+        """The stored executions matching ``query``: by kind, then phase, then id."""
+        for kind in kinds.KINDS:
+            if kind not in query.kinds:
+                continue
+            owner = query.session_id if kind is kinds.AGENT else query.workflow_id
+            for phase in sorted(query.phases) or [phases.UNSPECIFIED]:
+                for execution_id in matching_ids(self.store, kind, phase, query.tags, owner):
+                    snapshot = self._read(execution_id)
+                    if snapshot is not None and snapshot.kind is kind:
+                        yield snapshot
+
     def close(self) -> None:
         self.watchdog.stop()  # first: no Expire may race the actors' shutdown
         self.registry.close()
+        self.feed.close()
         self.dispatcher.stop()
         self.pool.close()
 

@@ -7,6 +7,7 @@ import json
 
 from google.protobuf import json_format
 
+from stigmer_actors.cli import list_watch
 from stigmer_actors.cli.output import as_json, details, summary
 from stigmer_actors.client import StigmerClient
 from stigmer_actors.domain import kinds, phases
@@ -46,6 +47,9 @@ def add_parsers(
     ls = commands.add_parser("list", parents=[common], help="list executions")
     ls.add_argument("--kind", choices=["agent", "workflow"], default=None, help="default: both")
     ls.add_argument("--phase", type=_phase, default=phases.UNSPECIFIED)
+    ls.add_argument("--tag", action="append", default=[], help="only executions with this tag; repeatable")
+    ls.add_argument("--watch", "-w", action="store_true",
+                    help="then print each change as it happens (until interrupted)")
     ls.set_defaults(run=run_list)
     d = commands.add_parser("delete", parents=[common], help="delete an execution")
     d.add_argument("id")
@@ -90,11 +94,13 @@ def run_get(args: argparse.Namespace, client: StigmerClient) -> int:
 
 
 def run_list(args: argparse.Namespace, client: StigmerClient) -> int:
+    if args.watch:
+        return list_watch.run(args, client)
     chosen = [kinds.BY_NAME[args.kind]] if args.kind else list(kinds.KINDS)
     for kind in chosen:
         token = ""
         while True:
-            page = client.list(kind, phase=args.phase, page_size=500, page_token=token)
+            page = client.list(kind, phase=args.phase, tags=args.tag, page_size=500, page_token=token)
             for execution in page.entries:
                 _print(args, execution)
             token = page.next_page_token

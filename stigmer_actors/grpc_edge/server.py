@@ -1,5 +1,5 @@
-"""The daemon's gRPC server: the four Stigmer services, runner dispatch, health,
-reflection, shutdown.
+"""The daemon's gRPC server: the four Stigmer services, runner dispatch, list-watch,
+health, reflection, shutdown.
 
 Thread-pool grpcio (no asyncio). The pool has one thread per allowed stream plus
 ``UNARY_WORKERS`` more, so unary calls keep being answered when every stream slot is taken.
@@ -40,6 +40,8 @@ from stigmer_actors.grpc_edge.dispatch_servicer import dispatch_handler
 from stigmer_actors.grpc_edge.metrics_interceptor import MetricsInterceptor
 from stigmer_actors.grpc_edge.query_servicer import query_handler
 from stigmer_actors.grpc_edge.streams import OpenStreams
+from stigmer_actors.grpc_edge.watch_servicer import SERVICE as WATCH_SERVICE
+from stigmer_actors.grpc_edge.watch_servicer import watch_handler
 
 DEFAULT_MAX_STREAMS = 1000
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
@@ -105,7 +107,8 @@ class EdgeServer:
         self._server.add_generic_rpc_handlers(
             (admin_handler(metrics), definitions_handler(engine.definitions))
         )
-        services += [DISPATCH_SERVICE, ADMIN_SERVICE, DEFINITIONS_SERVICE]
+        self._server.add_generic_rpc_handlers((watch_handler(engine.core, self.streams),))
+        services += [DISPATCH_SERVICE, ADMIN_SERVICE, DEFINITIONS_SERVICE, WATCH_SERVICE]
         self._health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         self._health_names = ["", *services]

@@ -22,7 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from stigmer_actors.domain import phases
@@ -90,6 +90,26 @@ def decode_token(token: str) -> str | int:
     return check_id(text[len(_TOKEN_MAGIC):], "page_token")
 
 
+def matching_ids(store: RocksStore, kind: Kind, phase: int = phases.UNSPECIFIED,
+                 tags: Sequence[str] = (), owner: str = "") -> Iterator[str]:
+    """The ids of the executions of ``kind`` matching every filter given, in id order
+    (index keys only: no record is read)."""
+    checks = [index_prefix(kind, "tag", t) for t in dict.fromkeys(tags)]
+    if phase != phases.UNSPECIFIED:
+        checks.append(index_prefix(kind, "phase", phase_value(phase)))
+    if owner:
+        driver = index_prefix(kind, "owner", owner)
+    elif checks:
+        driver = checks.pop(0)
+    else:
+        driver = index_prefix(kind, "all")
+    for key in store.scan(driver):
+        execution_id = id_of_index_key(key)
+        eid = execution_id.encode()
+        if all(store.contains(prefix + eid) for prefix in checks):
+            yield execution_id
+
+
 def list_page(store: RocksStore, query: ListQuery, max_bytes: int = MAX_STATE_BYTES) -> Page:
     """One page of the executions matching ``query``, their entries ``max_bytes`` at most
     (and at least one)."""
@@ -106,25 +126,11 @@ def list_page(store: RocksStore, query: ListQuery, max_bytes: int = MAX_STATE_BY
     after = position if isinstance(position, str) else None
     skip = (position - 1) * size if isinstance(position, int) else 0
 
-    checks = [index_prefix(kind, "tag", t) for t in dict.fromkeys(tags)]
-    if phase != phases.UNSPECIFIED:
-        checks.append(index_prefix(kind, "phase", phase_value(phase)))
-    if owner:
-        driver = index_prefix(kind, "owner", owner)
-    elif checks:
-        driver = checks.pop(0)
-    else:
-        driver = index_prefix(kind, "all")
-
     page: list[Record] = []
     page_bytes = 0
     full = more_after_page = False
     total = 0
-    for key in store.scan(driver):
-        execution_id = id_of_index_key(key)
-        eid = execution_id.encode()
-        if not all(store.contains(prefix + eid) for prefix in checks):
-            continue
+    for execution_id in matching_ids(store, kind, phase, tags, owner):
         total += 1
         if (after is not None and execution_id <= after) or total <= skip:
             continue
