@@ -191,14 +191,18 @@ class Core:
             raise
         return Subscription(watch, lambda: self.registry.tell_if_live(execution_id, unsubscribe))
 
-    def watch_executions(self, query: ExecutionFilter, since: str = "") -> ListWatch:
+    def watch_executions(self, query: ExecutionFilter, since: str = "",
+                         heartbeat: float | None = None) -> ListWatch:
         """The executions matching ``query``, then every change to them (``feed/list_watch.py``).
 
         INVALID_ARGUMENT for a malformed ``since``, OUT_OF_RANGE for one too old to resume
         from; the iteration raises ABORTED (``WatchOverflow``) if the reader fell further
-        behind than a watch's bounds.
+        behind than a watch's bounds. ``heartbeat``: a BOOKMARK after that many seconds of
+        quiet, news or not.
         """
-        return ListWatch(self.feed, query, since, self._matching)
+        if heartbeat is None:
+            return ListWatch(self.feed, query, since, self._matching)
+        return ListWatch(self.feed, query, since, self._matching, heartbeat, heartbeat=True)
 
     def _matching(self, query: ExecutionFilter) -> Iterator[Snapshot]:
         """The stored executions matching ``query``: by kind, then phase, then id."""

@@ -11,7 +11,7 @@ from pathlib import Path
 from loguru import logger
 
 from stigmer_actors import logs
-from stigmer_actors.cli.startup import EXIT_CANNOT_LISTEN, bounded, raise_open_file_limit
+from stigmer_actors.cli.startup import EXIT_CANNOT_LISTEN, EXIT_NO_DASHBOARD, bounded, raise_open_file_limit
 from stigmer_actors.domain.timeouts import MAX_TIMEOUT_SECONDS, Timeouts
 from stigmer_actors.engine import Engine
 from stigmer_actors.grpc_edge.server import (
@@ -54,7 +54,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", type=Path, default=None, help="RocksDB data directory")
     p.add_argument("--durability", choices=DURABILITIES, default="wal")
     p.add_argument("--max-streams", type=bounded(int, 1, MAX_STREAMS), default=DEFAULT_MAX_STREAMS,
-                   help=f"open subscribe and claim streams at once (1 to {MAX_STREAMS:,})")
+                   help=f"open subscribe, watchExecutions and claim streams at once (1 to {MAX_STREAMS:,})")
     p.add_argument("--max-message-bytes", type=bounded(int, 1024, MAX_MESSAGE_BYTES),
                    default=DEFAULT_MAX_MESSAGE_BYTES,
                    help="larger requests are refused with RESOURCE_EXHAUSTED (1 KiB to 64 MiB)")
@@ -64,6 +64,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                    help="fail IN_PROGRESS executions with no update in this time (0: never; at most 30 days)")
     p.add_argument("--metrics-address", default=None, metavar="HOST:PORT",
                    help="serve Prometheus metrics at http://HOST:PORT/metrics (off by default)")
+    p.add_argument("--http-address", default=None, metavar="HOST:PORT",
+                   help="serve the web dashboard at http://HOST:PORT/ (off by default; needs the web extra)")
     p.add_argument("--no-runner", action="store_true",
                    help="do not run workflow executions here (leave them to external runners)")
     add_runner_options(p)
@@ -105,18 +107,32 @@ def run(args: argparse.Namespace) -> int:
         heartbeat_timeout=args.heartbeat_timeout,
         metrics=Metrics(),
     )
-    endpoint = None
+    endpoint = web = server = None
     try:
         server = EdgeServer(engine, args.address, args.max_streams, args.max_message_bytes,
                             max_connections).start()
         if args.metrics_address:
             endpoint = MetricsEndpoint(args.metrics_address, engine.core.metrics)
             logger.info("metrics at {url}", url=endpoint.url)
+        if args.http_address:
+            web = _dashboard(engine, args.http_address)
+            logger.info("dashboard at {url}", url=web.url)
     except (OSError, ValueError) as error:
+        for started in (endpoint, server):
+            if started is not None:
+                started.stop()
         engine.close()
-        logger.error("cannot serve: {error}; give another --address (or --metrics-address), "
-                     "or stop what holds it", error=error)
+        logger.error("cannot serve: {error}; give another --address (or --metrics-address, "
+                     "--http-address), or stop what holds it", error=error)
         return EXIT_CANNOT_LISTEN
+    except ImportError as error:
+        for started in (endpoint, server):
+            if started is not None:
+                started.stop()
+        engine.close()
+        logger.error("cannot serve the dashboard: {error}; install the web extra "
+                     "(pip install 'stigmer-actors[web]')", error=error)
+        return EXIT_NO_DASHBOARD
     runner = None
     if not args.no_runner:
         runner = WorkflowRunner(_loopback(server.address), engine.store, runner_id="serve",
@@ -132,12 +148,22 @@ def run(args: argparse.Namespace) -> int:
     if runner is not None:
         runner.stop()
     logger.info("shutting down: ending {streams} open streams", streams=server.streams.count)
+    if web is not None:
+        web.stop()
     server.stop(grace=3.0)
     if endpoint is not None:
         endpoint.stop()
     engine.close()
     logger.info("stopped; store flushed")
     return 0
+
+
+def _dashboard(engine: Engine, address: str):  # noqa: ANN202 - the web extra may be missing
+    """The dashboard's server, started. The API-key check of the security issue goes into
+    ``middlewares`` (one WSGI middleware in front of every page and stream)."""
+    from stigmer_actors.web.server import WebServer
+
+    return WebServer(engine, address, middlewares=()).start()
 
 
 def _loopback(address: str) -> str:

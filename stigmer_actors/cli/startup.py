@@ -5,6 +5,7 @@ do, and an exit code per sort of problem, so a supervisor can tell them apart.
     2  bad command line           5  the data directory cannot be written
     3  data directory in use      6  cannot listen on the address
                                   7  the store could not be opened for another reason
+                                  8  --http-address without the web extra installed
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ EXIT_DAMAGED = 4
 EXIT_NOT_WRITABLE = 5
 EXIT_CANNOT_LISTEN = 6
 EXIT_STORE_OTHER = 7
+EXIT_NO_DASHBOARD = 8
 
 _CODES = {
     OpenProblem.IN_USE: EXIT_IN_USE,

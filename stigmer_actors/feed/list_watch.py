@@ -76,11 +76,14 @@ class ListWatch(Iterator[Event]):
     """Iterate for events; ``close()`` (from any thread) ends the iteration."""
 
     def __init__(self, feed: ChangeFeed, query: ExecutionFilter, since: str, lister: Lister,
-                 bookmark_seconds: float = BOOKMARK_SECONDS) -> None:
+                 bookmark_seconds: float = BOOKMARK_SECONDS, heartbeat: bool = False) -> None:
         self._feed = feed
         self._filter = query
         self._watcher = feed.register(since, query.may_match)
         self._bookmark_seconds = bookmark_seconds
+        self._heartbeat = heartbeat
+        """Send a BOOKMARK after every ``bookmark_seconds`` of quiet, even with no news (a
+        reader that must write now and then to notice a peer that has gone)."""
         self._closed = threading.Event()
         self._events = self._run(lister if not since else None)
 
@@ -128,7 +131,8 @@ class ListWatch(Iterator[Event]):
                     yield Event(BOOKMARK, None, self._feed.token(position), initial_list_done=True)
                 elif sent:
                     told, told_at = entries[-1].seq, time.monotonic()
-                elif synced and position > told and time.monotonic() - told_at >= self._bookmark_seconds:
+                elif (synced and (position > told or self._heartbeat)
+                      and time.monotonic() - told_at >= self._bookmark_seconds):
                     told, told_at = position, time.monotonic()
                     yield Event(BOOKMARK, None, self._feed.token(position))
         finally:

@@ -11,8 +11,8 @@ last pass, coalesces it per execution and folds it into every watcher's box
 costs each watcher one entry per pass, not one per change, and the writers never wait
 for watchers.
 
-The ring keeps the last ``max_changes`` changes and at most ``max_bytes`` of their new
-states, for resumes: a watch may restart from any resume token still in the ring. A token
+The ring keeps the last ``max_changes`` changes (up to ``TRIM_STEP`` more between trims)
+and at most ``max_bytes`` of their new states, for resumes: a watch may restart from any resume token still in the ring. A token
 older than the ring, or from another epoch (the process restarted: sequence numbers start
 again), is refused with OUT_OF_RANGE, and the client lists again (Kubernetes' 410 Gone).
 
@@ -38,15 +38,19 @@ from stigmer_actors.messages.snapshot import Snapshot
 
 RING_CHANGES = 10_000
 """Most changes kept for resumes."""
+TRIM_STEP = 256
 RING_BYTES = 32 * 1024 * 1024
 """Most bytes of new states kept for resumes (a change of a 150 KB state counts 150 KB)."""
 
 
 class MemoryFeed:
-    def __init__(self, max_changes: int = RING_CHANGES, max_bytes: int = RING_BYTES) -> None:
+    def __init__(self, max_changes: int | None = None, max_bytes: int | None = None) -> None:
+        max_changes = RING_CHANGES if max_changes is None else max_changes
+        max_bytes = RING_BYTES if max_bytes is None else max_bytes
         self.epoch = secrets.token_hex(6)
         """Names this feed's numbering: tokens of another epoch are from another process."""
         self.max_changes = max_changes
+        self._trim_at = max_changes + TRIM_STEP
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
@@ -64,21 +68,23 @@ class MemoryFeed:
         """Record changes to ONE execution, in order; ``before`` is the state before the first."""
         with self._lock:
             seq = self._seq
-            ring = self._ring
+            append = self._ring.append
             size = self._ring_bytes
             for after in changes:
                 seq += 1
-                ring.append((seq, before, after))
+                append((seq, before, after))
                 size += len(after.data)
                 before = after
             self._seq = seq
             self._ring_bytes = size
-            if size > self.max_bytes or len(ring) > self.max_changes:
+            if size > self.max_bytes or seq - self._ring[0][0] >= self._trim_at:
                 self._trim()
             if self._watchers:
                 self._wake.notify()
 
     def _trim(self) -> None:
+        """Drop the oldest changes down to the bounds (the count in steps of TRIM_STEP, so
+        a full ring does not pay a trim on every publish)."""
         ring = self._ring
         while ring and (self._ring_bytes > self.max_bytes or len(ring) > self.max_changes):
             self._ring_bytes -= len(ring.popleft()[2].data)

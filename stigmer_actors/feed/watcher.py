@@ -36,8 +36,8 @@ class FeedWatcher:
         self,
         start: int,
         relevant: Callable[[Snapshot], bool] | None = None,
-        max_ids: int = MAX_PENDING_IDS,
-        max_bytes: int = MAX_PENDING_BYTES,
+        max_ids: int | None = None,
+        max_bytes: int | None = None,
     ) -> None:
         self._cond = threading.Condition(threading.Lock())
         self._pending: dict[str, Pending] = {}
@@ -52,8 +52,8 @@ class FeedWatcher:
         self.relevant = relevant
         """A cheap test on a snapshot (kind, phase: no parsing), applied by the dispatcher;
         a change is kept if its before or after state passes."""
-        self.max_ids = max_ids
-        self.max_bytes = max_bytes
+        self.max_ids = MAX_PENDING_IDS if max_ids is None else max_ids
+        self.max_bytes = MAX_PENDING_BYTES if max_bytes is None else max_bytes
 
     # Writer side: the feed's dispatcher (or the registration, for a resumed watch)
 

@@ -1,0 +1,180 @@
+"""Server-Sent Events: the live part of the pages, fed in process by the engine.
+
+Two streams:
+
+- ``list_events``: a list-watch (``Core.watch_executions``) for the list page's filter,
+  from the resume token the page was rendered with (or the browser's ``Last-Event-ID``
+  when it reconnects by itself), so nothing falls between the page and its stream. Each
+  change is an ``execution`` event (the row's HTML and its fields), each event id its
+  resume token; ``counts`` events carry the counts by phase (at most one a second); a
+  token the engine no longer has gives one ``reset`` event (the page reloads).
+- ``state_events``: a subscription to one execution; each ``state`` event is its page's
+  live part rendered as HTML (``Fragments``: rendered once per version, whatever the
+  number of tabs). At most one every ``MIN_INTERVAL`` seconds per connection: a tab on a
+  hot execution gets the newest state at that pace (the subscription keeps only the newest
+  for a reader that is not ready), and the writer never waits for a tab.
+
+Every connection holds one of ``MAX_STREAMS`` slots (``Slots``) and a server thread; one
+more is refused with 503 at once. A comment line every ``HEARTBEAT`` seconds finds
+connections whose tab has gone (the write fails and the slot is freed); on the list stream
+that line is a BOOKMARK event, whose id keeps the browser's resume token fresh.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from loguru import logger
+
+from stigmer_actors.core import Core
+from stigmer_actors.domain.errors import EngineError, OutOfRange
+from stigmer_actors.feed import BOOKMARK, ExecutionFilter
+
+MAX_STREAMS = 200
+"""Open SSE connections at once (each holds a server thread)."""
+HEARTBEAT = 15.0
+MIN_INTERVAL = 0.05
+"""Seconds between two states sent on one execution's stream (20 a second at most)."""
+
+
+class Slots:
+    """The bound on open SSE connections, and the open ones (closed at shutdown)."""
+
+    def __init__(self, limit: int = MAX_STREAMS) -> None:
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._open: set[Callable[[], None]] = set()
+        self._taken = 0
+        self._closing = False
+        self.refused = 0
+
+    def take(self) -> bool:
+        with self._lock:
+            if self._closing or self._taken >= self.limit:
+                self.refused += 1
+                return False
+            self._taken += 1
+            return True
+
+    def attach(self, close: Callable[[], None]) -> bool:
+        with self._lock:
+            if self._closing:
+                return False
+            self._open.add(close)
+            return True
+
+    def release(self, close: Callable[[], None] | None) -> None:
+        with self._lock:
+            self._taken -= 1
+            self._open.discard(close)  # type: ignore[arg-type]
+
+    @property
+    def count(self) -> int:
+        return self._taken
+
+    def close_all(self) -> None:
+        with self._lock:
+            self._closing = True
+            closers = list(self._open)
+        for close in closers:
+            close()
+
+
+def frame(data: str, event: str = "", event_id: str = "") -> bytes:
+    """One SSE message (``data`` may span lines)."""
+    head = (f"event: {event}\n" if event else "") + (f"id: {event_id}\n" if event_id else "")
+    body = "".join(f"data: {line}\n" for line in data.split("\n"))
+    return (head + body + "\n").encode()
+
+
+PING = b": ping\n\n"
+
+
+def list_events(core: Core, slots: Slots, query: ExecutionFilter, since: str,
+                row: Callable[[Any], dict[str, Any]], counts: Callable[[ExecutionFilter], dict[int, int]]
+                ) -> Iterator[bytes]:
+    """The list page's stream (the slot is taken by the caller and released here)."""
+    watch = None
+    try:
+        try:
+            watch = core.watch_executions(query, since, heartbeat=HEARTBEAT)
+        except OutOfRange as error:
+            yield frame(json.dumps({"reason": error.message}), "reset")
+            return
+        if not slots.attach(watch.close):
+            return
+        yield b"retry: 2000\n\n"
+        counted_at = 0.0
+        dirty = True
+        for event in watch:
+            if event.type != BOOKMARK:
+                yield frame(json.dumps(row(event)), "execution", event.token)
+                dirty = True
+            else:  # also every HEARTBEAT seconds of quiet: finds a tab that has gone
+                yield frame("{}", "bookmark", event.token)
+            now = time.monotonic()
+            if dirty and now - counted_at >= 1.0:
+                yield frame(json.dumps({str(k): v for k, v in counts(query).items()}), "counts")
+                counted_at, dirty = now, False
+    except EngineError as error:  # the watch overflowed (ABORTED): the browser resumes by itself
+        logger.debug("list stream ended: {error}", error=error.message)
+    finally:
+        if watch is not None:
+            watch.close()
+        slots.release(watch.close if watch is not None else None)
+
+
+def state_events(core: Core, slots: Slots, execution_id: str,
+                 render: Callable[[Any], str]) -> Iterator[bytes]:
+    """One execution's stream: its live part as HTML now, then after each change (the slot
+    is taken by the caller and released here). Ends after a terminal state or a delete."""
+    subscription = None
+    try:
+        try:
+            subscription = core.subscribe(execution_id)
+        except EngineError as error:
+            yield frame(json.dumps({"reason": error.message}), "gone")
+            return
+        if not slots.attach(subscription.close):
+            return
+        yield b"retry: 2000\n\n"
+        sent_at = 0.0
+        while True:
+            try:
+                snapshot = subscription.next_snapshot(HEARTBEAT)
+            except TimeoutError:
+                yield PING
+                continue
+            except StopIteration:
+                yield frame("{}", "end")
+                return
+            wait = MIN_INTERVAL - (time.monotonic() - sent_at)
+            if wait > 0 and not snapshot.final:
+                # A pace, not a wait for anything: states written meanwhile are coalesced by
+                # the subscription, and the newest is taken after the pause.
+                time.sleep(wait)
+                snapshot = _newest(subscription, snapshot)
+            if snapshot.deleted:
+                yield frame(json.dumps({"reason": f"execution {execution_id} was deleted"}), "gone")
+                return
+            payload = {"version": snapshot.version, "phase": snapshot.phase, "html": render(snapshot)}
+            yield frame(json.dumps(payload), "state", str(snapshot.version))
+            sent_at = time.monotonic()
+    finally:
+        if subscription is not None:
+            subscription.close()
+        slots.release(subscription.close if subscription is not None else None)
+
+
+def _newest(subscription: Any, snapshot: Any) -> Any:
+    """``snapshot``, or a newer one the subscription already holds (without waiting)."""
+    if snapshot.final:
+        return snapshot
+    try:
+        return subscription.next_snapshot(0)
+    except (TimeoutError, StopIteration):
+        return snapshot
