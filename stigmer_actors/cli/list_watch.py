@@ -1,7 +1,8 @@
 """``stigmer-actors list --watch``: the matching executions, then each change as it happens.
 
 Like ``kubectl get -w --output-watch-events``: one line per event, ``TYPE  ID  KIND  PHASE
-vVERSION`` (``--json``: the ``ExecutionEvent`` as JSON, one per line). When the stream
+vVERSION`` (``--json``: every ``ExecutionEvent`` as JSON, one per line, BOOKMARKs
+included). When the stream
 breaks (the daemon restarts, the connection drops, this reader fell too far behind), it
 resumes from the last resume token it got, so no change is printed twice or missed; when
 the daemon no longer has that token (OUT_OF_RANGE: it restarted, or too many changes were
@@ -52,11 +53,9 @@ def run(args: argparse.Namespace, client: StigmerClient) -> int:
                 pause = BACKOFF[0]
                 if event.resume_token:
                     token = event.resume_token
-                if event.type == wire.watch.BOOKMARK:
-                    continue
                 if args.json:
                     print(json.dumps(json_format.MessageToDict(event), separators=(",", ":")), flush=True)
-                else:
+                elif event.type != wire.watch.BOOKMARK:
                     print(line(event), flush=True)
             why = "the stream ended (the daemon is stopping?)"
         except grpc.RpcError as error:
