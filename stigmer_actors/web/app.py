@@ -155,9 +155,11 @@ def _busy(slots: sse.Slots) -> Response:
                     headers={"Retry-After": "10"})
 
 
-def wsgi(engine: Engine, slots: sse.Slots, middlewares: Sequence[Middleware] = ()) -> WsgiApp:
-    """The application behind ``middlewares`` (each wraps the ones before it)."""
-    app: WsgiApp = create_app(engine, slots).wsgi_app
+def wsgi(engine: Engine, slots: sse.Slots, middlewares: Sequence[Middleware] = ()) -> tuple[WsgiApp, Fragments]:
+    """The application behind ``middlewares`` (each wraps the ones before it), and its
+    render cache (for figures and tests)."""
+    flask_app = create_app(engine, slots)
+    app: WsgiApp = flask_app.wsgi_app
     for wrap in middlewares:
         app = wrap(app)
-    return app
+    return app, flask_app.extensions["stigmer"]["fragments"]

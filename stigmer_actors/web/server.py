@@ -32,8 +32,9 @@ class WebServer:
             raise ValueError(f"--http-address {address!r} is not HOST:PORT")
         host = host.strip("[]")
         self.slots = sse.Slots()
+        app, self.fragments = wsgi(engine, self.slots, middlewares)
         self._server = cheroot_wsgi.Server(
-            (host, int(port)), wsgi(engine, self.slots, middlewares), numthreads=THREADS,
+            (host, int(port)), app, numthreads=THREADS,
             server_name="stigmer-actors", timeout=SOCKET_TIMEOUT, shutdown_timeout=3,
         )
         try:

@@ -15,9 +15,10 @@ Two streams:
   for a reader that is not ready), and the writer never waits for a tab.
 
 Every connection holds one of ``MAX_STREAMS`` slots (``Slots``) and a server thread; one
-more is refused with 503 at once. A comment line every ``HEARTBEAT`` seconds finds
-connections whose tab has gone (the write fails and the slot is freed); on the list stream
-that line is a BOOKMARK event, whose id keeps the browser's resume token fresh.
+more is refused with 503 at once. A comment line after ``HEARTBEAT`` seconds of quiet finds
+connections whose tab has gone (a write fails and the slot is freed); on the list stream
+that line is a BOOKMARK event every ``LIST_HEARTBEAT``, whose id keeps the browser's resume
+token fresh.
 """
 
 from __future__ import annotations
@@ -36,7 +37,11 @@ from stigmer_actors.feed import BOOKMARK, ExecutionFilter
 
 MAX_STREAMS = 200
 """Open SSE connections at once (each holds a server thread)."""
-HEARTBEAT = 15.0
+HEARTBEAT = 5.0
+"""Seconds of quiet after which an execution's stream writes a comment line: a tab that has
+gone is noticed at the second write after it left (the first only draws the peer's reset)."""
+LIST_HEARTBEAT = 1.0
+"""The list stream's quiet BOOKMARK: also when counts held back by the 1 s pace are sent."""
 MIN_INTERVAL = 0.05
 """Seconds between two states sent on one execution's stream (20 a second at most)."""
 
@@ -101,7 +106,7 @@ def list_events(core: Core, slots: Slots, query: ExecutionFilter, since: str,
     watch = None
     try:
         try:
-            watch = core.watch_executions(query, since, heartbeat=HEARTBEAT)
+            watch = core.watch_executions(query, since, heartbeat=LIST_HEARTBEAT)
         except OutOfRange as error:
             yield frame(json.dumps({"reason": error.message}), "reset")
             return
