@@ -24,6 +24,7 @@ from stigmer_actors.engine import Engine
 from stigmer_actors.feed import DELETED, Event, ExecutionFilter
 from stigmer_actors.messages.snapshot import Snapshot
 from stigmer_actors.web import listing, sse, views
+from stigmer_actors.web.broadcast import Broadcasts
 from stigmer_actors.web.fragments import Fragments
 
 HERE = Path(__file__).resolve().parent
@@ -59,7 +60,8 @@ def create_app(engine: Engine, slots: sse.Slots) -> Flask:
             x=views.summary(execution), w=views.workflow_view(execution, workflow_of(execution)))
 
     fragments = Fragments(render_live)
-    app.extensions["stigmer"] = {"fragments": fragments, "slots": slots}
+    broadcasts = Broadcasts(core, fragments.get)
+    app.extensions["stigmer"] = {"fragments": fragments, "slots": slots, "broadcasts": broadcasts}
     row_template = app.jinja_env.get_template("_row.html")
 
     def row(event: Event) -> dict[str, Any]:
@@ -139,7 +141,7 @@ def create_app(engine: Engine, slots: sse.Slots) -> Flask:
     def state_stream(execution_id: str) -> Response:
         if not slots.take():
             return _busy(slots)
-        return _stream(sse.state_events(core, slots, execution_id, fragments.get))
+        return _stream(sse.state_events(broadcasts, slots, execution_id))
 
     return app
 

@@ -8,11 +8,11 @@ Two streams:
   change is an ``execution`` event (the row's HTML and its fields), each event id its
   resume token; ``counts`` events carry the counts by phase (at most one a second); a
   token the engine no longer has gives one ``reset`` event (the page reloads).
-- ``state_events``: a subscription to one execution; each ``state`` event is its page's
-  live part rendered as HTML (``Fragments``: rendered once per version, whatever the
-  number of tabs). At most one every ``MIN_INTERVAL`` seconds per connection: a tab on a
-  hot execution gets the newest state at that pace (the subscription keeps only the newest
-  for a reader that is not ready), and the writer never waits for a tab.
+- ``state_events``: one execution's ``state`` events, its page's live part rendered as
+  HTML, from a channel all its tabs share (``broadcast.py``: one subscription and one
+  render per state sent, at most 10 a second, whatever the number of tabs); a tab whose
+  connection is slower gets the newest frame when it is ready, and the writer never waits
+  for a tab.
 
 Every connection holds one of ``MAX_STREAMS`` slots (``Slots``) and a server thread; one
 more is refused with 503 at once. A comment line after ``HEARTBEAT`` seconds of quiet finds
@@ -34,6 +34,7 @@ from loguru import logger
 from stigmer_actors.core import Core
 from stigmer_actors.domain.errors import EngineError, OutOfRange
 from stigmer_actors.feed import BOOKMARK, ExecutionFilter
+from stigmer_actors.web.broadcast import Broadcasts, frame
 
 MAX_STREAMS = 200
 """Open SSE connections at once (each holds a server thread)."""
@@ -42,8 +43,6 @@ HEARTBEAT = 5.0
 gone is noticed at the second write after it left (the first only draws the peer's reset)."""
 LIST_HEARTBEAT = 1.0
 """The list stream's quiet BOOKMARK: also when counts held back by the 1 s pace are sent."""
-MIN_INTERVAL = 0.05
-"""Seconds between two states sent on one execution's stream (20 a second at most)."""
 
 
 class Slots:
@@ -89,13 +88,6 @@ class Slots:
             close()
 
 
-def frame(data: str, event: str = "", event_id: str = "") -> bytes:
-    """One SSE message (``data`` may span lines)."""
-    head = (f"event: {event}\n" if event else "") + (f"id: {event_id}\n" if event_id else "")
-    body = "".join(f"data: {line}\n" for line in data.split("\n"))
-    return (head + body + "\n").encode()
-
-
 PING = b": ping\n\n"
 
 
@@ -133,53 +125,32 @@ def list_events(core: Core, slots: Slots, query: ExecutionFilter, since: str,
         slots.release(watch.close if watch is not None else None)
 
 
-def state_events(core: Core, slots: Slots, execution_id: str,
-                 render: Callable[[Any], str]) -> Iterator[bytes]:
-    """One execution's stream: its live part as HTML now, then after each change (the slot
-    is taken by the caller and released here). Ends after a terminal state or a delete."""
-    subscription = None
+def state_events(broadcasts: Broadcasts, slots: Slots, execution_id: str) -> Iterator[bytes]:
+    """One execution's stream for one tab: the shared channel's frames (its live part as
+    HTML), as fast as this connection takes them; ends after a terminal state or a delete.
+    The slot is taken by the caller and released here."""
+    channel = None
     try:
         try:
-            subscription = core.subscribe(execution_id)
+            channel = broadcasts.join(execution_id)
         except EngineError as error:
             yield frame(json.dumps({"reason": error.message}), "gone")
             return
-        if not slots.attach(subscription.close):
+        if not slots.attach(channel.close):
             return
         yield b"retry: 2000\n\n"
-        sent_at = 0.0
+        sent = 0
         while True:
-            try:
-                snapshot = subscription.next_snapshot(HEARTBEAT)
-            except TimeoutError:
+            got = channel.wait(sent, HEARTBEAT)
+            if got is None:
                 yield PING
                 continue
-            except StopIteration:
-                yield frame("{}", "end")
+            data, sent, ended = got
+            if data:
+                yield data
+            if ended:
                 return
-            wait = MIN_INTERVAL - (time.monotonic() - sent_at)
-            if wait > 0 and not snapshot.final:
-                # A pace, not a wait for anything: states written meanwhile are coalesced by
-                # the subscription, and the newest is taken after the pause.
-                time.sleep(wait)
-                snapshot = _newest(subscription, snapshot)
-            if snapshot.deleted:
-                yield frame(json.dumps({"reason": f"execution {execution_id} was deleted"}), "gone")
-                return
-            payload = {"version": snapshot.version, "phase": snapshot.phase, "html": render(snapshot)}
-            yield frame(json.dumps(payload), "state", str(snapshot.version))
-            sent_at = time.monotonic()
     finally:
-        if subscription is not None:
-            subscription.close()
-        slots.release(subscription.close if subscription is not None else None)
-
-
-def _newest(subscription: Any, snapshot: Any) -> Any:
-    """``snapshot``, or a newer one the subscription already holds (without waiting)."""
-    if snapshot.final:
-        return snapshot
-    try:
-        return subscription.next_snapshot(0)
-    except (TimeoutError, StopIteration):
-        return snapshot
+        if channel is not None:
+            broadcasts.leave(channel)
+        slots.release(channel.close if channel is not None else None)
