@@ -17,7 +17,7 @@ each watcher records when it has the new state:
 - the gRPC watcher: ``StigmerClient.watch`` in this process, stamping when the state is
   parsed.
 
-Updates are paced (one every ``GAP`` s, more than the SSE stream's 50 ms pace, so the
+Updates are paced (one every ``GAP`` s, more than the SSE stream's 0.1 s pace, so the
 pace adds nothing) and each changes the state (~2 KB). All on 127.0.0.1; bounded in time.
 Writes ``bench/results/dashboard-<time>.json`` and a PNG.
 """

@@ -14,7 +14,7 @@ from stigmer_actors.client import AGENT, WORKFLOW, StigmerClient
 from stigmer_actors.domain import phases
 from stigmer_actors.feed import memory, watcher
 from stigmer_actors.grpc_edge.server import EdgeServer
-from tests.conftest import agent, workflow
+from tests.conftest import agent
 
 ADDED, MODIFIED, DELETED, BOOKMARK = (wire.watch.ADDED, wire.watch.MODIFIED, wire.watch.DELETED,
                                       wire.watch.BOOKMARK)
