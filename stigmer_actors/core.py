@@ -78,6 +78,8 @@ class Core:
         self.dispatcher = DispatchActor.start(pool=self.pool)
         self.feed = MemoryFeed()
         """Every accepted change, for list-watches (``feed/``)."""
+        if metrics is not None:
+            metrics.levels.list_watches = lambda: self.feed.watchers
         self._parts = Parts(
             self.store, self.pool, self.watchdog, self.dispatcher, timeouts, metrics,
             self.registry.watchers_changed, self.registry.retire_miss, self.feed,

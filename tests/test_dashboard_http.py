@@ -197,3 +197,32 @@ def test_a_taken_http_address_is_refused(web, data_dir) -> None:
         WebServer(engine, f"127.0.0.1:{server.port}")
     with pytest.raises(ValueError, match="is not HOST:PORT"):
         WebServer(engine, "localhost")
+
+
+def test_sse_connections_and_list_watches_are_counted_in_the_metrics(data_dir) -> None:
+    from prometheus_client import generate_latest
+
+    from stigmer_actors.observability import Metrics
+
+    def series(metrics: Metrics) -> dict[str, float]:
+        text = generate_latest(metrics.registry).decode()
+        return {m.group(1): float(m.group(2)) for m in re.finditer(r"^(stigmer_(?:sse|list)\w*) (\S+)$", text, re.M)}
+
+    metrics = Metrics()
+    with Engine(data_dir, pending_timeout=0, heartbeat_timeout=0, metrics=metrics) as engine:
+        server = WebServer(engine, "127.0.0.1:0").start()
+        try:
+            server.slots.limit = 2
+            eid = engine.create(agent()).metadata.id
+            tab = Stream(server, f"/events/executions/{eid}")
+            tab.next("state")
+            listing = Stream(server, "/events/executions")
+            listing.next("bookmark")
+            assert Stream(server, "/events/executions").response.status == 503
+            assert series(metrics) == {"stigmer_list_watches": 1.0, "stigmer_sse_connections": 2.0,
+                                       "stigmer_sse_refused_total": 1.0}
+            tab.close()
+            listing.close()
+        finally:
+            server.stop()
+        assert series(metrics)["stigmer_list_watches"] == 0.0

@@ -32,6 +32,10 @@ class WebServer:
             raise ValueError(f"--http-address {address!r} is not HOST:PORT")
         host = host.strip("[]")
         self.slots = sse.Slots()
+        metrics = engine.core.metrics
+        if metrics is not None:
+            metrics.levels.sse_connections = lambda: self.slots.count
+            metrics.levels.sse_refused = lambda: self.slots.refused
         app, self.fragments = wsgi(engine, self.slots, middlewares)
         self._server = cheroot_wsgi.Server(
             (host, int(port)), app, numthreads=THREADS,
