@@ -24,6 +24,10 @@ from stigmer_actors.subscription import Subscription
 
 MIN_INTERVAL = 0.1
 """Seconds between two states sent for one execution (10 a second at most)."""
+RENDER_SHARE = 0.2
+"""At most this share of the time goes to rendering one execution's states: after a render
+that took ``t`` seconds the next waits at least ``t / RENDER_SHARE`` (a 1,000-task workflow
+whose page took 0.5 s to render here is sent every 2.5 s)."""
 
 
 def frame(data: str, event: str = "", event_id: str = "") -> bytes:
@@ -68,6 +72,7 @@ class Channel:
 
     def _pump(self) -> None:
         sent_at = 0.0
+        pace = MIN_INTERVAL
         try:
             while True:
                 try:
@@ -75,7 +80,7 @@ class Channel:
                 except StopIteration:
                     self._publish(frame("{}", "end"), self.version, True)
                     return
-                wait = MIN_INTERVAL - (time.monotonic() - sent_at)
+                wait = pace - (time.monotonic() - sent_at)
                 if wait > 0 and not snapshot.final:
                     # A pace, not a wait for anything: states written meanwhile are
                     # coalesced by the subscription, and the newest is taken after it.
@@ -85,7 +90,9 @@ class Channel:
                     reason = json.dumps({"reason": f"execution {self.execution_id} was deleted"})
                     self._publish(frame(reason, "gone"), snapshot.version, True)
                     return
+                rendering = time.monotonic()
                 payload = {"version": snapshot.version, "phase": snapshot.phase, "html": self._render(snapshot)}
+                pace = max(MIN_INTERVAL, (time.monotonic() - rendering) / RENDER_SHARE)
                 data = frame(json.dumps(payload), "state", str(snapshot.version))
                 if snapshot.terminal:  # one frame with the end, so no tab can skip the terminal state
                     self._publish(data + frame("{}", "end"), snapshot.version, True)
