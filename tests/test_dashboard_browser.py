@@ -42,6 +42,13 @@ def _open_live(browser, url: str) -> None:  # noqa: ANN001
     browser.execute_script("window.notReloaded = true;")
 
 
+def _text(browser, css: str) -> str | None:  # noqa: ANN001
+    """The element's text read in one step in the page (live updates replace elements, so a
+    reference taken first could be stale by the time its text is read); None if absent."""
+    return browser.execute_script(
+        "const e = document.querySelector(arguments[0]); return e ? e.innerText : null;", css)
+
+
 def _not_reloaded(browser) -> bool:  # noqa: ANN001
     return browser.execute_script("return window.notReloaded === true;")
 
@@ -51,18 +58,17 @@ def test_list_page_shows_a_new_execution_and_its_phase_change_within_a_second(br
     _open_live(browser, f"{url}/executions")
     eid = client.create_agent("shown live", session_id="browser", tags=["live"]).metadata.id
     created = time.monotonic()
-    row = WebDriverWait(browser, 1.0, poll_frequency=0.02).until(
-        lambda d: d.find_elements(By.ID, f"row-{eid}"))[0]
+    row = WebDriverWait(browser, 1.0, poll_frequency=0.02).until(lambda d: _text(d, f"#row-{eid}"))
     appeared = time.monotonic() - created
-    assert "PENDING" in row.text and "shown live" in row.text
+    assert "PENDING" in row and "shown live" in row
     client.update_status(eid, wire.AgentExecutionStatus(phase=phases.IN_PROGRESS))
     moved = time.monotonic()
     WebDriverWait(browser, 1.0, poll_frequency=0.02).until(
-        lambda d: "IN_PROGRESS" in d.find_element(By.ID, f"row-{eid}").text)
+        lambda d: "IN_PROGRESS" in (_text(d, f"#row-{eid}") or ""))
     changed = time.monotonic() - moved
     assert _not_reloaded(browser)
-    counts = browser.find_element(By.ID, "counts").text
-    WebDriverWait(browser, WAIT).until(lambda d: "1 IN_PROGRESS" in d.find_element(By.ID, "counts").text)
+    WebDriverWait(browser, WAIT).until(lambda d: "1 IN_PROGRESS" in _text(d, "#counts"))
+    counts = _text(browser, "#counts")
     browser.save_screenshot(str(artifacts / "list.png"))
     print(f"\nrow shown {appeared * 1000:.0f} ms after create, phase {changed * 1000:.0f} ms after "
           f"updateStatus; counts {counts!r}; screenshot {artifacts / 'list.png'}")
@@ -80,8 +86,7 @@ def test_agent_page_shows_a_message_streamed_by_update_status(browser, dashboard
         tool_calls=[{"id": "c1", "name": "search", "args": {"q": "logs"}, "status": 2}],
         todos={"t1": {"content": "answer", "status": 2}},
     ))
-    WebDriverWait(browser, WAIT).until(
-        lambda d: "a reply <streamed> live" in d.find_element(By.CSS_SELECTOR, ".conversation").text)
+    WebDriverWait(browser, WAIT).until(lambda d: "a reply <streamed> live" in (_text(d, ".conversation") or ""))
     live = browser.find_element(By.ID, "live")
     assert "search" in live.text and "RUNNING" in live.text and "answer" in live.text
     assert live.get_attribute("data-version") == "3"
@@ -97,8 +102,9 @@ def test_workflow_page_colours_completed_and_skipped_nodes_of_branch_and_join(br
     _open_live(browser, f"{url}/executions/{run.metadata.id}")
     assert not browser.find_elements(By.CSS_SELECTOR, "g.node")  # no definition yet: no graph
     client.apply_workflow(EXAMPLE.read_text())
-    WebDriverWait(browser, WAIT).until(
-        lambda d: d.find_elements(By.CSS_SELECTOR, 'g.node[data-node="done"].st-completed'))
+    WebDriverWait(browser, WAIT).until(  # the terminal state: the page changes no more after it
+        lambda d: _text(d, "header.execution .phase") == "COMPLETED"
+        and d.find_elements(By.CSS_SELECTOR, 'g.node[data-node="done"].st-completed'))
     assert _not_reloaded(browser)
 
     def fill(node: str) -> str:
@@ -114,10 +120,10 @@ def test_workflow_page_colours_completed_and_skipped_nodes_of_branch_and_join(br
         assert browser.find_element(By.CSS_SELECTOR, f'g.node[data-node="{node}"]').get_attribute(
             "data-status") == "SKIPPED"
         assert fill(node) == SKIPPED_FILL, node
-    # A node's input and output on click.
+    # A node's input and output on click (the run has ended: the page no longer changes).
     browser.find_element(By.CSS_SELECTOR, 'g.node[data-node="escalate"]').click()
-    details = browser.find_element(By.CSS_SELECTOR, 'details[data-task="task-escalate-0"]')
-    WebDriverWait(browser, WAIT).until(lambda d: details.get_attribute("open") is not None)
-    assert "incident-commander" in details.text
+    WebDriverWait(browser, WAIT).until(lambda d: d.execute_script(
+        "return document.querySelector('details[data-task=\"task-escalate-0\"]').open;"))
+    assert "incident-commander" in _text(browser, 'details[data-task="task-escalate-0"]')
     browser.save_screenshot(str(artifacts / "workflow.png"))
     print(f"\nscreenshots in {artifacts}")
