@@ -348,3 +348,28 @@ def test_stopping_the_server_ends_open_watches(data_dir) -> None:
         with reader._cond:
             assert reader._cond.wait_for(lambda: reader.error is not None or reader.stream.done(), WAIT)
         client.close()
+
+
+def test_a_feed_nobody_watches_keeps_nothing_and_a_mark_starts_keeping(data_dir, monkeypatch) -> None:
+    from stigmer_actors.errors import OutOfRange
+
+    monkeypatch.setattr(memory, "RETAIN_IDLE", 0.0)  # stop keeping at the first change unwatched
+    with Engine(data_dir, pending_timeout=0, heartbeat_timeout=0) as engine:
+        eid = engine.create(agent()).metadata.id
+        feed = engine.core.feed
+        assert feed.kept == 0  # never watched: nothing kept
+        with engine.watch_executions() as events:
+            token = next(e for e in events if e.initial_list_done).resume_token
+            engine.update_status(eid, status(phases.IN_PROGRESS))
+            assert next(events).summary.version == 2 and feed.kept == 1
+        engine.update_status(eid, status(error="nobody watches"))
+        assert feed.kept == 0
+        with pytest.raises(OutOfRange, match="resume token too old: list again"):
+            engine.watch_executions(since=token)
+
+        monkeypatch.setattr(memory, "RETAIN_IDLE", 300.0)
+        marked = feed.mark()  # what the dashboard's list page does before reading its list
+        engine.update_status(eid, status(error="after the mark"))
+        with engine.watch_executions(since=marked) as events:
+            event = next(events)
+        assert (event.type, event.summary.version, event.summary.error) == (MODIFIED, 4, "after the mark")

@@ -32,6 +32,9 @@ class ChangeFeed(Protocol):
 
     def token(self, seq: int) -> str: ...
 
+    def mark(self) -> str:
+        """A token for now, resumable for a while even with no watcher yet."""
+
     def close(self) -> None: ...
 
 

@@ -12,7 +12,10 @@ costs each watcher one entry per pass, not one per change, and the writers never
 for watchers.
 
 The ring keeps the last ``max_changes`` changes (up to ``TRIM_STEP`` more between trims)
-and at most ``max_bytes`` of their new states, for resumes: a watch may restart from any resume token still in the ring. A token
+and at most ``max_bytes`` of their new states, for resumes, while some watcher is
+registered and for ``RETAIN_IDLE`` seconds after the last one left; a feed nobody watches
+only numbers its changes (see the README's "Watching many executions" for what keeping them
+measured on a hot writer): a watch may restart from any resume token still in the ring. A token
 older than the ring, or from another epoch (the process restarted: sequence numbers start
 again), is refused with OUT_OF_RANGE, and the client lists again (Kubernetes' 410 Gone).
 
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from itertools import islice
@@ -41,6 +45,9 @@ RING_CHANGES = 10_000
 TRIM_STEP = 256
 RING_BYTES = 32 * 1024 * 1024
 """Most bytes of new states kept for resumes (a change of a 150 KB state counts 150 KB)."""
+RETAIN_IDLE = 300.0
+"""Seconds the ring keeps recording after the last watcher left (or a ``mark``): a client
+whose connection broke can resume within them. A feed nobody watches keeps nothing."""
 
 
 class MemoryFeed:
@@ -61,12 +68,18 @@ class MemoryFeed:
         self._watchers: tuple[FeedWatcher, ...] = ()
         self._dispatcher: threading.Thread | None = None
         self._closed = False
+        self._recording = False
+        """Whether changes are kept in the ring: while watched, and RETAIN_IDLE seconds after."""
+        self._retain_until = 0.0
 
     # Writers
 
     def publish(self, before: Snapshot | None, changes: Sequence[Snapshot]) -> None:
         """Record changes to ONE execution, in order; ``before`` is the state before the first."""
         with self._lock:
+            if not self._recording:
+                self._seq += len(changes)  # numbered all the same: old tokens stay too old
+                return
             seq = self._seq
             append = self._ring.append
             size = self._ring_bytes
@@ -81,6 +94,22 @@ class MemoryFeed:
                 self._trim()
             if self._watchers:
                 self._wake.notify()
+            elif time.monotonic() > self._retain_until:
+                self._stop_recording()
+
+    def _stop_recording(self) -> None:
+        """Nobody has watched for RETAIN_IDLE seconds: keep no changes (lock held)."""
+        self._recording = False
+        self._ring.clear()
+        self._ring_bytes = 0
+        self._dispatched = self._seq
+
+    def _record(self, until: float) -> None:
+        """Keep changes at least until ``until`` (monotonic), or while watched (lock held)."""
+        if not self._recording:
+            self._recording = True
+            self._dispatched = self._seq
+        self._retain_until = max(self._retain_until, until)
 
     def _trim(self) -> None:
         """Drop the oldest changes down to the bounds (the count in steps of TRIM_STEP, so
@@ -99,6 +128,14 @@ class MemoryFeed:
     def token(self, seq: int) -> str:
         return tokens.encode(self.epoch, seq)
 
+    def mark(self) -> str:
+        """A token for now that stays resumable for RETAIN_IDLE seconds at least (recording
+        starts if it had stopped): for a reader that lists first and watches a moment later,
+        such as the dashboard's list page and its stream."""
+        with self._lock:
+            self._record(time.monotonic() + RETAIN_IDLE)
+            return tokens.encode(self.epoch, self._seq)
+
     def register(
         self, since: str = "", relevant: Callable[[Snapshot], bool] | None = None
     ) -> FeedWatcher:
@@ -110,6 +147,7 @@ class MemoryFeed:
         with self._lock:
             if self._closed:
                 raise OutOfRange("the server is shutting down: list again from a new server")
+            self._record(0.0)
             watcher = FeedWatcher(self._seq, relevant)
             if wanted is not None:
                 self._replay_into(watcher, *wanted)
@@ -144,10 +182,17 @@ class MemoryFeed:
         watcher.close()
         with self._lock:
             self._watchers = tuple(w for w in self._watchers if w is not watcher)
+            if not self._watchers:
+                self._record(time.monotonic() + RETAIN_IDLE)
 
     @property
     def watchers(self) -> int:
         return len(self._watchers)
+
+    @property
+    def kept(self) -> int:
+        """Changes in the ring now."""
+        return len(self._ring)
 
     def close(self) -> None:
         """End every watch (their consumers see the end) and stop the dispatcher."""

@@ -99,7 +99,7 @@ def create_app(engine: Engine, slots: sse.Slots) -> Flask:
     @app.get("/executions")
     def executions() -> str:
         query = query_of(request.args)
-        token = core.feed.token(core.feed.position)  # before the list: the stream starts here
+        token = core.feed.mark()  # before the list: the stream starts here
         number = request.args.get("page", "1")
         shown = listing.page(core, query, int(number) if number.isdigit() else 1)
         rows = [views.summary(s.message()) for s in shown.entries]
