@@ -14,8 +14,8 @@ for watchers.
 The ring keeps the last ``max_changes`` changes (up to ``TRIM_STEP`` more between trims)
 and at most ``max_bytes`` of their new states, for resumes, while some watcher is
 registered and for ``RETAIN_IDLE`` seconds after the last one left; a feed nobody watches
-only numbers its changes (see the README's "Watching many executions" for what keeping them
-measured on a hot writer): a watch may restart from any resume token still in the ring. A token
+does nothing on ``publish`` but read a flag, and starts a new epoch when it stops keeping
+(see the README's "Watching many executions" for what keeping them cost a hot writer): a watch may restart from any resume token still in the ring. A token
 older than the ring, or from another epoch (the process restarted: sequence numbers start
 again), is refused with OUT_OF_RANGE, and the client lists again (Kubernetes' 410 Gone).
 
@@ -76,10 +76,12 @@ class MemoryFeed:
 
     def publish(self, before: Snapshot | None, changes: Sequence[Snapshot]) -> None:
         """Record changes to ONE execution, in order; ``before`` is the state before the first."""
+        if not self._recording:
+            # Nothing kept, nothing numbered: the epoch changed when keeping stopped, so every
+            # token from before is refused. Read without the lock: a registration that starts
+            # keeping after this read comes after this change was stored, so its list has it.
+            return
         with self._lock:
-            if not self._recording:
-                self._seq += len(changes)  # numbered all the same: old tokens stay too old
-                return
             seq = self._seq
             append = self._ring.append
             size = self._ring_bytes
@@ -98,11 +100,13 @@ class MemoryFeed:
                 self._stop_recording()
 
     def _stop_recording(self) -> None:
-        """Nobody has watched for RETAIN_IDLE seconds: keep no changes (lock held)."""
+        """Nobody has watched for RETAIN_IDLE seconds: keep no changes, and start a new epoch
+        (changes are no longer numbered, so no token from before may resume) (lock held)."""
         self._recording = False
         self._ring.clear()
         self._ring_bytes = 0
         self._dispatched = self._seq
+        self.epoch = secrets.token_hex(6)
 
     def _record(self, until: float) -> None:
         """Keep changes at least until ``until`` (monotonic), or while watched (lock held)."""
@@ -161,7 +165,8 @@ class MemoryFeed:
     def _replay_into(self, watcher: FeedWatcher, epoch: str, seq: int) -> None:
         """Put the changes after ``seq`` from the ring into a resuming watcher (lock held)."""
         if epoch != self.epoch:
-            raise OutOfRange("resume token too old: it is from before the server restarted; list again")
+            raise OutOfRange("resume token too old: it is from before the server restarted, or before "
+                             f"a {RETAIN_IDLE:.0f} s pause with nobody watching; list again")
         if seq > self._seq:
             raise InvalidArgument("since names a position this server has not reached: not a "
                                   "resume token this server issued")
