@@ -1,7 +1,7 @@
 """What the change feed costs the writer: embedded updateStatus on one hot execution, the
-feed's ``publish`` on vs replaced by a no-op, with no list-watcher.
+feed's ``publish`` on vs replaced by a no-op, with no list-watcher (or one, ``--watched``).
 
-    python -m bench.feed_overhead [--rounds 30] [--updates 2000]
+    python -m bench.feed_overhead [--rounds 30] [--updates 2000] [--watched]
 
 ``bench.compare`` measures two builds in separate processes; on a shared 2-core machine
 their rates vary by 2x from one process to the next, far more than the ~1 us a publish
@@ -57,14 +57,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.feed_overhead", description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--updates", type=int, default=2000)
+    parser.add_argument("--watched", action="store_true",
+                        help="with one list-watch open and read (its reader thread runs in both modes)")
     args = parser.parse_args(argv)
     report: dict = {"started": time.strftime("%Y%m%dT%H%M%S"), "machine": machine(),
-                    "rounds": args.rounds, "updates": args.updates, "results": {}}
+                    "rounds": args.rounds, "updates": args.updates, "watched": args.watched, "results": {}}
     with tempfile.TemporaryDirectory() as tmp, Engine(Path(tmp) / "data", pending_timeout=0,
                                                        heartbeat_timeout=0) as engine:
         eid = engine.create(wire.AgentExecution(spec={"message": "m", "session_id": "s"})).metadata.id
         feed = engine.core.feed
         real = feed.publish
+        if args.watched:
+            watch = engine.watch_executions()
+            threading.Thread(target=lambda: [None for _ in watch], daemon=True).start()
         for threads in (1, 16):
             batch(engine, eid, args.updates, threads)  # warm-up
             rows = []
