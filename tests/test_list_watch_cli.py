@@ -160,3 +160,12 @@ def test_list_watch_resumes_from_its_last_token_after_a_cut(tmp_path) -> None:
         client.close()
         proxy.close()
         daemon.terminate()
+
+
+def test_list_watch_without_a_daemon_fails_at_once() -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    done = subprocess.run([*CLI, "list", "--watch", "--address", f"127.0.0.1:{port}"],
+                          capture_output=True, text=True, timeout=WAIT)
+    assert done.returncode == 2 and done.stderr.startswith("UNAVAILABLE: "), done.stderr

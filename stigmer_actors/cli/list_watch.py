@@ -6,7 +6,8 @@ included). When the stream
 breaks (the daemon restarts, the connection drops, this reader fell too far behind), it
 resumes from the last resume token it got, so no change is printed twice or missed; when
 the daemon no longer has that token (OUT_OF_RANGE: it restarted, or too many changes were
-made meanwhile), it says so on stderr and lists again. Runs until interrupted (exit 130).
+made meanwhile), it says so on stderr and lists again. Runs until interrupted (exit 130);
+a daemon it cannot reach at the start is an error like for every command (exit 2).
 """
 
 from __future__ import annotations
@@ -46,10 +47,12 @@ def run(args: argparse.Namespace, client: StigmerClient) -> int:
     wanted = [args.phase] if args.phase else []
     token = ""
     pause = BACKOFF[0]
+    seen = False  # an unreachable daemon at the start is an error (exit 2), not a wait
     while True:
         stream = client.watch_executions(kind, phases=wanted, tags=args.tag, since=token)
         try:
             for event in stream:
+                seen = True
                 pause = BACKOFF[0]
                 if event.resume_token:
                     token = event.resume_token
@@ -64,7 +67,7 @@ def run(args: argparse.Namespace, client: StigmerClient) -> int:
                 print(f"{error.details()}: listing again", file=sys.stderr, flush=True)
                 token = ""
                 continue
-            if code not in RESUMABLE:
+            if code not in RESUMABLE or not seen:
                 raise
             why = f"{code.name}: {error.details()}"
         print(f"{why}; resuming in {pause:g} s", file=sys.stderr, flush=True)
