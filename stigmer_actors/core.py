@@ -10,7 +10,7 @@ send the stored bytes without re-serializing; ``Engine`` wraps it for embedding.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
@@ -29,6 +29,7 @@ from stigmer_actors.domain.ids import new_id
 from stigmer_actors.domain.kinds import Kind
 from stigmer_actors.domain.timeouts import Timeouts, check_annotations, deadline
 from stigmer_actors.domain.validation import check_id, check_message, check_tags
+from stigmer_actors.feed import ExecutionFilter, ListWatch, MemoryFeed
 from stigmer_actors.messages import (
     Command,
     Create,
@@ -77,6 +78,10 @@ class Core:
             levels.evicted = lambda: self.registry.evicted
             levels.slowest_lag = self.registry.slowest_lag
         self.dispatcher = DispatchActor.start(pool=self.pool)
+        self.feed = MemoryFeed()
+        """Every accepted change, for list-watches (``feed/``)."""
+        if metrics is not None:
+            metrics.levels.list_watches = lambda: self.feed.watchers
         self.cluster: Cluster | None = None
         """The cross-node loops, when the store is shared (``cluster/``)."""
         if store.shared:
@@ -84,14 +89,14 @@ class Core:
             from stigmer_actors.cluster.timers import DeadlineWriter
 
             self.cluster = Cluster(store, self.registry, self.dispatcher, self._expire,  # type: ignore[arg-type]
-                                   cluster_lease)
+                                   cluster_lease, self.feed)
             self.watchdog = DeadlineWriter.start(self.cluster.coordination, self.pool)
         else:
             on_error = partial(metrics.loop_errors.labels("watchdog").inc) if metrics else None
             self.watchdog = WatchdogActor.start(self._expire, on_error, pool=self.pool)
         self._parts = Parts(
             self.store, self.pool, self.watchdog, self.dispatcher, timeouts, metrics,
-            self.registry.watchers_changed, self.registry.retire_miss, no_runner_reason,
+            self.registry.watchers_changed, self.registry.retire_miss, self.feed, no_runner_reason,
         )
         # A shared store keeps timers in its rows, and its claims loop queues what is PENDING.
         self.rearmed = 0 if self.cluster else self._resume_from_store()
@@ -216,11 +221,37 @@ class Core:
         if self.cluster is not None:
             self.cluster.claims.release(runner)
 
+    def watch_executions(self, query: ExecutionFilter, since: str = "",
+                         heartbeat: float | None = None) -> ListWatch:
+        """The executions matching ``query``, then every change to them (``feed/list_watch.py``).
+
+        INVALID_ARGUMENT for a malformed ``since``, OUT_OF_RANGE for one too old to resume
+        from; the iteration raises ABORTED (``WatchOverflow``) if the reader fell further
+        behind than a watch's bounds. ``heartbeat``: a BOOKMARK after that many seconds of
+        quiet, news or not.
+        """
+        if heartbeat is None:
+            return ListWatch(self.feed, query, since, self._matching)
+        return ListWatch(self.feed, query, since, self._matching, heartbeat, heartbeat=True)
+
+    def _matching(self, query: ExecutionFilter) -> Iterator[Snapshot]:
+        """The stored executions matching ``query``: by kind, then phase, then id."""
+        for kind in kinds.KINDS:
+            if kind not in query.kinds:
+                continue
+            owner = query.session_id if kind is kinds.AGENT else query.workflow_id
+            for phase in sorted(query.phases) or [phases.UNSPECIFIED]:
+                for execution_id in self.store.ids(ListQuery(kind, phase, tuple(query.tags), owner)):
+                    snapshot = self._read(execution_id)
+                    if snapshot is not None and snapshot.kind is kind:
+                        yield snapshot
+
     def close(self) -> None:
         if self.cluster is not None:
             self.cluster.close()  # first: no Expire or Refresh may race the actors' shutdown
         self.watchdog.stop()  # first: no Expire may race the actors' shutdown
         self.registry.close()
+        self.feed.close()
         self.dispatcher.stop()
         self.pool.close()
 

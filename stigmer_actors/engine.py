@@ -7,7 +7,7 @@ same engine sits behind the gRPC server; embedding it skips the network, not the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from google.protobuf.message import Message
@@ -19,6 +19,8 @@ from stigmer_actors.domain.kinds import Kind
 from stigmer_actors.domain.page import Page
 from stigmer_actors.domain.timeouts import Timeouts
 from stigmer_actors.store.base import Store
+from stigmer_actors.feed import ExecutionFilter, ListWatch
+from stigmer_actors.feed.wire_events import to_wire
 from stigmer_actors.store.listing import ListQuery
 from stigmer_actors.store.opening import open_store
 from stigmer_actors.store.rocks import Durability
@@ -123,12 +125,52 @@ class Engine:
         """Watch an execution: its current state, then every newer one, until terminal."""
         return self.core.subscribe(execution_id, kind)
 
+    def watch_executions(
+        self,
+        kind: Kind | str | None = None,
+        *,
+        phases: Sequence[int] = (),
+        session_id: str = "",
+        workflow_id: str = "",
+        tags: Sequence[str] = (),
+        since: str = "",
+        full_state: bool = False,
+    ) -> ExecutionEvents:
+        """List-watch: every matching execution (ADDED), then every change, as
+        ``ai.stigmer.actors.v1.ExecutionEvent`` messages; the same stream as the gRPC
+        ``watchExecutions`` (see ``feed/list_watch.py`` for the rules). ``since``: a resume
+        token from an earlier event (OutOfRange when the engine no longer has it: list again).
+        ``close()`` ends it from any thread.
+        """
+        query = ExecutionFilter.of(kind, phases, session_id, workflow_id, tags)
+        return ExecutionEvents(self.core.watch_executions(query, since), full_state)
+
     def close(self) -> None:
         """Stop every actor, then flush and close the store. Idempotent."""
         self.core.close()
         self.store.close()
 
     def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class ExecutionEvents(Iterator[Message]):
+    """A list-watch's events as wire messages; ``close()`` ends it (also on leaving ``with``)."""
+
+    def __init__(self, watch: ListWatch, full_state: bool) -> None:
+        self._watch = watch
+        self._full_state = full_state
+
+    def __next__(self) -> Message:
+        return to_wire(next(self._watch), self._full_state)
+
+    def close(self) -> None:
+        self._watch.close()
+
+    def __enter__(self) -> ExecutionEvents:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

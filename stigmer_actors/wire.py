@@ -32,6 +32,8 @@ from stigmer_actors._proto.ai.stigmer.actors.v1 import admin_pb2 as admin
 from stigmer_actors._proto.ai.stigmer.actors.v1 import admin_pb2_grpc as admin_grpc
 from stigmer_actors._proto.ai.stigmer.actors.v1 import dispatch_pb2 as dispatch
 from stigmer_actors._proto.ai.stigmer.actors.v1 import dispatch_pb2_grpc as dispatch_grpc
+from stigmer_actors._proto.ai.stigmer.actors.v1 import watch_pb2 as watch
+from stigmer_actors._proto.ai.stigmer.actors.v1 import watch_pb2_grpc as watch_grpc
 from stigmer_actors._proto.ai.stigmer.actors.v1 import workflows_pb2 as workflows
 from stigmer_actors._proto.ai.stigmer.actors.v1 import workflows_pb2_grpc as workflows_grpc
 from stigmer_actors._proto.ai.stigmer.commons.apiresource import io_pb2 as resource_io
@@ -78,6 +80,8 @@ __all__ = [
     "workflow_query",
     "workflow_query_grpc",
     "workflow_spec",
+    "watch",
+    "watch_grpc",
     "workflows",
     "workflows_grpc",
 ]

@@ -2,7 +2,7 @@
 
 Every change to execution ``id`` (create, update, updateStatus, delete, the watchdog's
 expiry) is a message to this actor, handled one at a time: load (once, then cached) ->
-validate -> merge -> version + 1 -> persist -> fan out. So no update can be lost to a
+validate -> merge -> version + 1 -> persist -> fan out -> publish to the change feed. So no update can be lost to a
 concurrent one, versions follow the order of the writes, and watchers receive snapshots in
 exactly that order. Subscribing is a message too: the current state is sent and the watch
 registered in the same step, so nothing written between the two can be missed.
@@ -44,6 +44,7 @@ from pykka._envelope import Envelope
 from stigmer_actors.actors.dispatch import GONE, PhaseChanged, workflow_id_of
 from stigmer_actors.actors.watchdog import Arm, Disarm
 from stigmer_actors.actors.watchers import Watchers
+from stigmer_actors.feed import ChangeFeed
 from stigmer_actors.logs import debugging
 from stigmer_actors.domain import phases
 from stigmer_actors.domain.clock import now_iso
@@ -100,9 +101,7 @@ class Parts:
     """Told +n / -n when an actor's number of watchers changes (the registry's count)."""
     retire: Callable[[ExecutionActor], None]
     """Asked to retire an actor that holds no execution and no watchers (a miss)."""
-    no_runner_reason: Callable[[str], str | None] | None = None
-    """Given a kind's name, why no runner of that kind is there, if the caller knows (the
-    daemon's supervisor does): it goes into a pending timeout's error. None: not known."""
+        return _Applied(outcomes, changed, reshaped, kind, working, data)
 
 
 class ExecutionActor(PooledActor):
@@ -244,10 +243,12 @@ class ExecutionActor(PooledActor):
                     return
             persisted_at = time.perf_counter()
             watchers = len(self._watchers) if self._watchers else 0
-            for outcome in applied.outcomes:
-                if isinstance(outcome, Snapshot):
-                    self._fan_out(outcome)
+            changes = [outcome for outcome in applied.outcomes if type(outcome) is Snapshot]
+            for snapshot in changes:
+                self._fan_out(snapshot)
             fanned_at = time.perf_counter()
+            if changes:
+                self._parts.feed.publish(base, changes)
             for envelope, outcome in zip(group, applied.outcomes):
                 _reply(envelope, outcome)
             if applied.changed:
@@ -303,7 +304,11 @@ class ExecutionActor(PooledActor):
             if working is None:  # the group's last change was refused: its last good state
                 working = kind.message_cls.FromString(data)
             reshaped = reshaped or base is None or working.status.phase != base.phase
-        return _Applied(outcomes, changed, reshaped, kind, working, data)
+    feed: ChangeFeed
+    """Told every accepted change, once per group and per delete (list-watches read it)."""
+    no_runner_reason: Callable[[str], str | None] | None = None
+    """Given a kind's name, why no runner of that kind is there, if the caller knows (the
+    daemon's supervisor does): it goes into a pending timeout's error. None: not known."""
 
     def _gather(self, group: list[Envelope[Any]]) -> bool:
         """Under ``sync``, before the group's fsync: let the callers that are about to send a
@@ -396,12 +401,11 @@ class ExecutionActor(PooledActor):
         self._snapshot = Snapshot(kind, self._id, execution.status.version,
                                   execution.status.phase, data)
 
-    def _after_change(self, execution: Message, outcomes: list[Any], watchers: int,
+    def _after_change(self, execution: Message, changes: list[Snapshot], watchers: int,
                       reshaped: bool, marks: tuple[float, ...]) -> None:
         """Metrics, one DEBUG line per group, the watchdog and the dispatcher."""
         parts = self._parts
         started, loaded_at, merged_at, persisted_at, fanned_at = marks
-        changes = [o for o in outcomes if isinstance(o, Snapshot)]
         n = len(changes)
         load, merge = (loaded_at - started) / n, (merged_at - loaded_at) / n
         persist, fan_out = (persisted_at - merged_at) / n, (fanned_at - persisted_at) / n
@@ -479,6 +483,7 @@ class ExecutionActor(PooledActor):
                 raise Unavailable(f"could not delete execution {self._id}: {error}") from None
         gone = dataclasses.replace(snapshot, deleted=True)
         self._fan_out(gone)
+        self._parts.feed.publish(snapshot, (gone,))
         self._snapshot = None
         self._armed = None
         self._parts.watchdog.tell(Disarm(self._id))
@@ -503,10 +508,13 @@ class ExecutionActor(PooledActor):
         fresh = self._snapshot
         if fresh is None:
             if cached is not None:
-                self._fan_out(dataclasses.replace(cached, deleted=True))
+                gone = dataclasses.replace(cached, deleted=True)
+                self._fan_out(gone)
+                self._parts.feed.publish(cached, (gone,))
             return
         if cached is None or fresh.version > cached.version:
             self._fan_out(fresh)
+            self._parts.feed.publish(cached, (fresh,))
 
     def _subscribe(self, message: Subscribe) -> Snapshot:
         if self._parts.store.shared:

@@ -77,11 +77,14 @@ class ExecutionRegistry:
             self._discard(execution_id, actor)
         raise Unavailable(f"execution {execution_id}'s actor kept stopping; try again")
 
-    def tell_if_live(self, execution_id: str, command: Any) -> None:
-        """Send without waiting, only if the actor is live (never spawns one for it)."""
+    def tell_if_live(self, execution_id: str, command: Any) -> bool:
+        """Send without waiting, only if the actor is live (never spawns one for it);
+        whether it was."""
         actor = self._actors.get(execution_id)
-        if actor is not None:
-            actor.actor_inbox.offer(Envelope(command))
+        if actor is None:
+            return False
+        actor.actor_inbox.offer(Envelope(command))
+        return True
 
     def _enter(self, execution_id: str) -> ExecutionActor:
         with self._lock:

@@ -11,7 +11,7 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from stigmer_actors import wire
-from stigmer_actors.cli import enums
+from stigmer_actors.cli import enums, list_watch
 from stigmer_actors.cli.inputs import read_status
 from stigmer_actors.cli.output import as_json, details, summary
 from stigmer_actors.cli.parsing import Commands, Parser
@@ -62,6 +62,9 @@ def add_parsers(
     ls = commands.add_parser("list", parents=[common], help="list executions")
     ls.add_argument("--kind", choices=["agent", "workflow"], default=None, help="default: both")
     ls.add_argument("--phase", type=phase, default=None, help="only executions in this phase (default: any)")
+    ls.add_argument("--tag", action="append", default=[], help="only executions with this tag; repeatable")
+    ls.add_argument("--watch", "-w", action="store_true",
+                    help="then print each change as it happens (until interrupted)")
     ls.set_defaults(run=run_list)
     d = commands.add_parser("delete", parents=[common], help="delete an execution")
     d.add_argument("id", help="the execution's id")
@@ -113,11 +116,14 @@ def run_get(args: argparse.Namespace, client: StigmerClient) -> int:
 
 
 def run_list(args: argparse.Namespace, client: StigmerClient) -> int:
+    if args.watch:
+        return list_watch.run(args, client)
     chosen = [kinds.BY_NAME[args.kind]] if args.kind else list(kinds.KINDS)
     for kind in chosen:
         token = ""
         while True:
-            page = client.list(kind, phase=args.phase or phases.UNSPECIFIED, page_size=500, page_token=token)
+            page = client.list(kind, phase=args.phase or phases.UNSPECIFIED, tags=args.tag,
+                               page_size=500, page_token=token)
             for execution in page.entries:
                 _print(args, execution)
             token = page.next_page_token

@@ -16,6 +16,7 @@ import signal
 import tempfile
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from loguru import logger
 
@@ -25,6 +26,7 @@ from stigmer_actors.cli.parsing import bounded
 from stigmer_actors.cli.startup import (
     EXIT_CANNOT_LISTEN,
     EXIT_DATABASE,
+    EXIT_NO_DASHBOARD,
     EXIT_SECURITY_FILE,
     EXIT_UNGUARDED,
     is_loopback,
@@ -56,6 +58,9 @@ from stigmer_actors.supervisor import RestartPolicy, RunnerSpec, Supervisor, par
 from stigmer_actors.supervisor.policy import CRASH_LOOP_EXITS, CRASH_LOOP_WINDOW, DEFAULT_BACKOFF, MAX_BACKOFF
 from stigmer_actors.supervisor.spec import check_runners
 from stigmer_actors.supervisor.supervisor import DEFAULT_GRACE, MAX_GRACE
+
+if TYPE_CHECKING:
+    from stigmer_actors.web.server import WebServer
 
 
 def default_data_dir() -> Path:
@@ -116,7 +121,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                    help="RocksDB: wal survives a process crash; sync, an fsync per write, survives "
                         "power loss")
     p.add_argument("--max-streams", type=bounded(int, 1, MAX_STREAMS), default=DEFAULT_MAX_STREAMS,
-                   help=f"open subscribe and claim streams at once (1 to {MAX_STREAMS:,})")
+                   help=f"open subscribe, watchExecutions and claim streams at once (1 to {MAX_STREAMS:,})")
     p.add_argument("--max-message-bytes", type=bounded(int, 1024, MAX_MESSAGE_BYTES),
                    default=DEFAULT_MAX_MESSAGE_BYTES,
                    help="larger requests are refused with RESOURCE_EXHAUSTED (1 KiB to 64 MiB)")
@@ -126,6 +131,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                    help="fail IN_PROGRESS executions with no update in this time (0: never; at most 30 days)")
     p.add_argument("--metrics-address", default=None, metavar="HOST:PORT",
                    help="serve Prometheus metrics at http://HOST:PORT/metrics (off by default)")
+    p.add_argument("--http-address", default=None, metavar="HOST:PORT",
+                   help="serve the web dashboard at http://HOST:PORT/ (off by default; needs the web "
+                        "extra; --api-keys and --tls-* apply to it too)")
     p.add_argument("--no-runner", action="store_true",
                    help="do not run workflow executions here (leave them to external runners)")
     p.add_argument("--runner", action=_AddRunner, type=_runner_spec, default=[], metavar="NAME=COMMAND",
@@ -210,15 +218,19 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as error:  # flags that do not go together
         logger.error(str(error))
         return 2
-    if not is_loopback(args.address) and keys is None and (tls is None or not tls.mutual):
-        if not args.insecure:
-            logger.error(unguarded_refusal(args.address))
-            return EXIT_UNGUARDED
-        logger.warning("serving {address} with no API keys and no mutual TLS (--insecure): anyone "
-                       "who reaches it can read, change and delete every execution", address=args.address)
-    elif not is_loopback(args.address) and keys is not None and tls is None:
-        logger.warning("API keys travel in clear text to {address}: give --tls-cert and --tls-key",
-                       address=args.address)
+    for address in (args.address, args.http_address):
+        if address is None or is_loopback(address):
+            continue
+        if keys is None and (tls is None or not tls.mutual):
+            if not args.insecure:
+                logger.error(unguarded_refusal(address))
+                return EXIT_UNGUARDED
+            logger.warning("serving {address} with no API keys and no mutual TLS (--insecure): "
+                           "anyone who reaches it can read, change and delete every execution",
+                           address=address)
+        elif keys is not None and tls is None:
+            logger.warning("API keys travel in clear text to {address}: give --tls-cert and "
+                           "--tls-key", address=address)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -247,19 +259,36 @@ def run(args: argparse.Namespace) -> int:
     # The runners' own way in (this process's and the supervised ones'): a socket in a
     # directory only this user can open.
     local = None if args.no_runner and not args.runner else Path(tempfile.mkdtemp(prefix="stigmer-actors-"))
+    web = None
+    started: list[EdgeServer | MetricsEndpoint] = []  # stopped again if a later part fails
     try:
         server = EdgeServer(engine, args.address, args.max_streams, args.max_message_bytes,
                             max_connections, supervised=supervisor.wire_states, keys=keys, tls=tls,
                             local_socket=str(local / "runner.sock") if local else None).start()
+        started.append(server)
         if args.metrics_address:
             endpoint = MetricsEndpoint(args.metrics_address, engine.core.metrics)
+            started.append(endpoint)
             logger.info("metrics at {url}", url=endpoint.url)
+        if args.http_address:
+            web = _dashboard(engine, args.http_address, keys, tls)
+            logger.info("dashboard at {url}", url=web.url)
     except (OSError, ValueError) as error:
+        for part in started:
+            part.stop()
         engine.close()
         _remove(local)
-        logger.error("cannot serve: {error}; give another --address (or --metrics-address), "
-                     "or stop what holds it", error=error)
+        logger.error("cannot serve: {error}; give another --address (or --metrics-address, "
+                     "--http-address), or stop what holds it", error=error)
         return EXIT_CANNOT_LISTEN
+    except ImportError as error:
+        for part in started:
+            part.stop()
+        engine.close()
+        _remove(local)
+        logger.error("cannot serve the dashboard: {error}; install the web extra "
+                     "(pip install 'stigmer-actors[web]')", error=error)
+        return EXIT_NO_DASHBOARD
     if keys is not None:
         keys.start()
     runner = None
@@ -288,6 +317,8 @@ def run(args: argparse.Namespace) -> int:
     if runner is not None:
         runner.stop()
     logger.info("shutting down: ending {streams} open streams", streams=server.streams.count)
+    if web is not None:
+        web.stop()
     server.stop(grace=3.0)
     if endpoint is not None:
         endpoint.stop()
@@ -323,3 +354,11 @@ def _log_security(keys: KeyRing | None, tls: ServerTLS | None) -> None:
 def _remove(directory: Path | None) -> None:
     if directory is not None:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def _dashboard(engine: Engine, address: str, keys: KeyRing | None,
+               tls: ServerTLS | None) -> WebServer:
+    """The dashboard's server, started, behind the same API keys and TLS as the gRPC port."""
+    from stigmer_actors.web.server import WebServer
+
+    return WebServer(engine, address, keys=keys, tls=tls).start()

@@ -8,6 +8,7 @@ do, and an exit code per sort of problem, so a supervisor can tell them apart.
     8  a network address without API keys or mutual TLS (and no --insecure)
     9  a keys file or TLS file that cannot be read or is wrong
     12 the database (--store) cannot be used (10 and 11 are the client commands' codes)
+    13 --http-address without the web extra installed
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ EXIT_STORE_OTHER = 7
 EXIT_UNGUARDED = 8
 EXIT_SECURITY_FILE = 9
 EXIT_DATABASE = 12
+EXIT_NO_DASHBOARD = 13
 
 _CODES = {
     OpenProblem.IN_USE: EXIT_IN_USE,

@@ -1,4 +1,5 @@
-"""StigmerClient: the four services behind one object, both kinds, ids in and messages out.
+"""StigmerClient: the four Stigmer services and ours (dispatch, list-watch, definitions,
+admin) behind one object, both kinds, ids in and messages out.
 
 RPC failures surface as ``grpc.RpcError`` with the server's status code and message. For
 an id whose prefix names no kind (client-chosen ids), the kind is found by asking.
@@ -61,6 +62,7 @@ class StigmerClient:
         self._admin = wire.admin_grpc.AdminStub(self._channel)
         self._definitions = wire.workflows_grpc.WorkflowDefinitionsStub(self._channel)
         self._query = {kind: stub(self._channel) for kind, stub in _QUERY_STUBS.items()}
+        self._watch = wire.watch_grpc.ExecutionWatchStub(self._watch_channel)
 
     def create(self, execution: Message) -> Message:
         kind = kinds.of_message(execution)
@@ -168,6 +170,36 @@ class StigmerClient:
             return True
 
         return ResumingWatch(lambda: stub.subscribe(request), still_there, retry_for)
+
+    def watch_executions(
+        self,
+        kind: Kind | None = None,
+        *,
+        phases: Sequence[int] = (),
+        session_id: str = "",
+        workflow_id: str = "",
+        tags: Sequence[str] = (),
+        since: str = "",
+        full_state: bool = False,
+    ) -> Iterator[Message]:
+        """List-watch (``ai.stigmer.actors.v1.ExecutionWatch``): every matching execution as
+        an ADDED ``ExecutionEvent``, a BOOKMARK ending the list, then every change; with
+        ``since`` (an event's ``resume_token``) only the changes after it. Filters: all given
+        must match (``phases``: any of them). The same stream as ``Engine.watch_executions``.
+
+        The returned object is a grpc stream: ``.cancel()`` ends it from another thread. It
+        ends with OUT_OF_RANGE when ``since`` is too old (list again, ``since=""``) and with
+        ABORTED when this reader fell too far behind (resume from the last token).
+        """
+        request = wire.watch.WatchExecutionsRequest(
+            filter=wire.watch.ExecutionFilter(
+                kind=0 if kind is None else (wire.dispatch.AGENT if kind is AGENT else wire.dispatch.WORKFLOW),
+                phases=list(phases), session_id=session_id, workflow_id=workflow_id, tags=list(tags),
+            ),
+            since=since,
+            full_state=full_state,
+        )
+        return self._watch.watchExecutions(request)
 
     def claim(
         self, kind: Kind, runner_id: str, capacity: int = 1, *, defined_workflows_only: bool = False

@@ -48,6 +48,18 @@ class ResourceExhausted(EngineError):
     code = "RESOURCE_EXHAUSTED"
 
 
+class OutOfRange(EngineError):
+    """A position the server no longer has (a resume token older than its memory of changes)."""
+
+    code = "OUT_OF_RANGE"
+
+
+class Aborted(EngineError):
+    """An operation cut short that the client can resume (e.g. from its last resume token)."""
+
+    code = "ABORTED"
+
+
 class Unavailable(EngineError):
     """The engine is closed or its store is failing; nothing was changed."""
 

@@ -1,5 +1,5 @@
-"""The daemon's gRPC server: the four Stigmer services, runner dispatch, health,
-reflection, shutdown.
+"""The daemon's gRPC server: the four Stigmer services, runner dispatch, list-watch,
+health, reflection, shutdown.
 
 Thread-pool grpcio (no asyncio). The pool has one thread per allowed stream plus
 ``UNARY_WORKERS`` more, so unary calls keep being answered when every stream slot is taken.
@@ -49,6 +49,8 @@ from stigmer_actors.grpc_edge.query_servicer import query_handler
 from stigmer_actors.grpc_edge.streams import OpenStreams
 from stigmer_actors.security.keyring import KeyRing
 from stigmer_actors.security.tls import ServerTLS
+from stigmer_actors.grpc_edge.watch_servicer import SERVICE as WATCH_SERVICE
+from stigmer_actors.grpc_edge.watch_servicer import watch_handler
 
 DEFAULT_MAX_STREAMS = 1000
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
@@ -130,7 +132,8 @@ class EdgeServer:
         self._server.add_generic_rpc_handlers(
             (admin_handler(metrics, supervised), definitions_handler(engine.definitions))
         )
-        services += [DISPATCH_SERVICE, ADMIN_SERVICE, DEFINITIONS_SERVICE]
+        self._server.add_generic_rpc_handlers((watch_handler(engine.core, self.streams),))
+        services += [DISPATCH_SERVICE, ADMIN_SERVICE, DEFINITIONS_SERVICE, WATCH_SERVICE]
         self._health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         self._health_names = ["", *services]

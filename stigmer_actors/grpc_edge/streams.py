@@ -1,4 +1,5 @@
-"""The bound on concurrent subscribe streams, and the list of open ones for shutdown.
+"""The bound on concurrent streams (subscribe, watchExecutions, claim), and the list of open
+ones for shutdown.
 
 A sync grpcio stream holds a pool thread for its whole life, so streams are capped below
 the pool size: one over the cap is refused at once with RESOURCE_EXHAUSTED instead of
@@ -12,7 +13,7 @@ from typing import Protocol
 
 
 class Closable(Protocol):
-    """An open stream's server side: a subscription or a runner's claim."""
+    """An open stream's server side: a subscription, a list-watch or a runner's claim."""
 
     def close(self) -> None: ...
 

@@ -50,6 +50,9 @@ class Levels:
     slowest_lag: Callable[[], int] = staticmethod(lambda: 0)
     open_streams: Callable[[], int] = staticmethod(lambda: 0)
     streams_refused: Callable[[], int] = staticmethod(lambda: 0)
+    list_watches: Callable[[], int] = staticmethod(lambda: 0)
+    sse_connections: Callable[[], int] = staticmethod(lambda: 0)
+    sse_refused: Callable[[], int] = staticmethod(lambda: 0)
 
 
 class Metrics:
@@ -177,3 +180,10 @@ class _ScrapeTimeCollector(Collector):
         yield CounterMetricFamily("stigmer_streams_refused",
                                   "Streams refused because the stream bound was reached.",
                                   value=lv.streams_refused())
+        yield GaugeMetricFamily("stigmer_list_watches", "List-watches open now (gRPC, embedded, dashboard).",
+                                value=lv.list_watches())
+        yield GaugeMetricFamily("stigmer_sse_connections", "Dashboard SSE connections open now.",
+                                value=lv.sse_connections())
+        yield CounterMetricFamily("stigmer_sse_refused",
+                                  "Dashboard SSE connections refused at their bound.",
+                                  value=lv.sse_refused())

@@ -24,6 +24,21 @@ class ServerTLS:
     key: bytes
     client_ca: bytes | None
     """PEM CA bundle: when given, clients must present a certificate it signed (mutual TLS)."""
+    files: tuple[Path, Path, Path | None] | None = None
+    """Where they were read from (cert, key, client CA): what an ``ssl`` context loads from
+    (the dashboard's server takes files, not bytes)."""
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """A server context of the same files (client certificates required when mutual)."""
+        assert self.files is not None, "ServerTLS.load() keeps the files"
+        cert, key, client_ca = self.files
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(cert, key)
+        if client_ca is not None:
+            context.load_verify_locations(cafile=client_ca)
+            context.verify_mode = ssl.CERT_REQUIRED
+        return context
 
     @classmethod
     def load(cls, cert: Path, key: Path, client_ca: Path | None = None) -> ServerTLS:
@@ -44,7 +59,7 @@ class ServerTLS:
             except (ssl.SSLError, ValueError) as error:
                 raise SecurityFileError(f"--tls-client-ca {client_ca} is not a PEM CA certificate "
                                         f"({_ssl_reason(error)})") from None
-        return cls(cert_pem, key_pem, ca_pem)
+        return cls(cert_pem, key_pem, ca_pem, (cert, key, client_ca))
 
     @property
     def mutual(self) -> bool:

@@ -94,6 +94,10 @@ class Store(Protocol):
         """One page of the executions matching ``query``, its entries ``max_bytes`` at most
         (at least one entry; default: what one state may be, ``domain/sizes.py``)."""
 
+    def ids(self, query: ListQuery) -> Iterator[str]:
+        """The ids of every execution matching ``query``'s filters, in id order (its page
+        fields are ignored): counts and the dashboard's newest-first pages."""
+
     def unfinished(self, kind: Kind, phase: int) -> Iterator[str]:
         """Ids of the executions of ``kind`` in ``phase`` (PENDING, IN_PROGRESS), to resume."""
 

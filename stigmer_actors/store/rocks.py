@@ -40,7 +40,7 @@ from stigmer_actors.store.group_commit import GroupCommit
 from stigmer_actors.store.health import StoreHealth
 from stigmer_actors.store.keys import id_of_index_key, index_keys, index_prefix, phase_value, record_key
 from stigmer_actors.store.listing import ListQuery, Page
-from stigmer_actors.store.rocks_listing import list_page
+from stigmer_actors.store.rocks_listing import list_page, matching_ids
 from stigmer_actors.store.open_errors import StoreOpenError, classify
 
 Durability = Literal["wal", "sync"]
@@ -142,6 +142,9 @@ class RocksStore:
 
     def list(self, query: ListQuery, max_bytes: int = MAX_STATE_BYTES) -> Page:
         return list_page(self, query, max_bytes)
+
+    def ids(self, query: ListQuery) -> Iterator[str]:
+        return matching_ids(self, query)
 
     def exclusive(self, name: str) -> contextlib.AbstractContextManager[None]:
         """One holder at a time of ``name``: one process owns the database, whose callers

@@ -8,6 +8,7 @@ key look-ups.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from stigmer_actors.domain import phases
@@ -19,32 +20,37 @@ if TYPE_CHECKING:
     from stigmer_actors.store.rocks import RocksStore
 
 
-def list_page(store: RocksStore, query: ListQuery, max_bytes: int = MAX_STATE_BYTES) -> Page:
-    """One page of the executions matching ``query``, their entries ``max_bytes`` at most
-    (and at least one)."""
-    kind, phase, tags, owner = query.kind, query.phase, query.tags, query.owner
-    checked = plan(query)
-    size, after, skip = checked.size, checked.after, checked.skip
-
-    checks = [index_prefix(kind, "tag", t) for t in dict.fromkeys(tags)]
+def matching_ids(store: RocksStore, query: ListQuery) -> Iterator[str]:
+    """The ids of the executions matching every filter of ``query``, in id order (index
+    keys only: no record is read; the page fields are ignored)."""
+    kind, phase = query.kind, query.phase
+    checks = [index_prefix(kind, "tag", t) for t in dict.fromkeys(query.tags)]
     if phase != phases.UNSPECIFIED:
         checks.append(index_prefix(kind, "phase", phase_value(phase)))
-    if owner:
-        driver = index_prefix(kind, "owner", owner)
+    if query.owner:
+        driver = index_prefix(kind, "owner", query.owner)
     elif checks:
         driver = checks.pop(0)
     else:
         driver = index_prefix(kind, "all")
+    for key in store.scan(driver):
+        execution_id = id_of_index_key(key)
+        eid = execution_id.encode()
+        if all(store.contains(prefix + eid) for prefix in checks):
+            yield execution_id
+
+
+def list_page(store: RocksStore, query: ListQuery, max_bytes: int = MAX_STATE_BYTES) -> Page:
+    """One page of the executions matching ``query``, their entries ``max_bytes`` at most
+    (and at least one)."""
+    checked = plan(query)
+    size, after, skip = checked.size, checked.after, checked.skip
 
     page: list[Record] = []
     page_bytes = 0
     full = more_after_page = False
     total = 0
-    for key in store.scan(driver):
-        execution_id = id_of_index_key(key)
-        eid = execution_id.encode()
-        if not all(store.contains(prefix + eid) for prefix in checks):
-            continue
+    for execution_id in matching_ids(store, query):
         total += 1
         if (after is not None and execution_id <= after) or total <= skip:
             continue

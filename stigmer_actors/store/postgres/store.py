@@ -124,17 +124,7 @@ class PostgresStore:
 
     def list(self, query: ListQuery, max_bytes: int = MAX_STATE_BYTES) -> Page:
         checked = plan(query)
-        where, args = ["kind = %s"], [query.kind.tag]
-        if query.phase:
-            where.append("phase = %s")
-            args.append(query.phase)
-        if query.tags:
-            where.append("tags @> %s")
-            args.append(sorted(set(query.tags)))
-        if query.owner:
-            where.append("owners @> %s")
-            args.append([query.owner])
-        condition = " AND ".join(where)
+        condition, args = _where(query)
         total = self._one(f"SELECT count(*) FROM executions WHERE {condition}", args)[0]
         if checked.after is not None:
             condition += " AND id > %s"
@@ -153,6 +143,11 @@ class PostgresStore:
         more = len(rows) > len(records)
         return Page(records, encode_token(records[-1].execution_id) if more else "",
                     -(-total // checked.size))
+
+    def ids(self, query: ListQuery) -> Iterator[str]:
+        condition, args = _where(query)
+        rows = self._all(f"SELECT id FROM executions WHERE {condition} ORDER BY id", args)
+        return (row[0] for row in rows)
 
     def unfinished(self, kind: Kind, phase: int) -> Iterator[str]:
         rows = self._all("SELECT id FROM executions WHERE kind = %s AND phase = %s ORDER BY id",
@@ -269,3 +264,19 @@ def node_name() -> str:
 
 def _cause(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
+
+
+def _where(query: ListQuery) -> tuple[str, list[object]]:
+    """The SQL condition of ``query``'s filters and its arguments (every filter must match)."""
+    where = ["kind = %s"]
+    args: list[object] = [query.kind.tag]
+    if query.phase:
+        where.append("phase = %s")
+        args.append(query.phase)
+    if query.tags:
+        where.append("tags @> %s")
+        args.append(sorted(set(query.tags)))
+    if query.owner:
+        where.append("owners @> %s")
+        args.append([query.owner])
+    return " AND ".join(where), args
