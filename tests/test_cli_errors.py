@@ -138,7 +138,8 @@ USAGE_ERRORS = [
      "stigmer-actors list: error: argument --phase: unknown phase 'running'; "
      "one of PENDING, IN_PROGRESS, COMPLETED, FAILED, CANCELLED"),
     (["get", "x", "--address", "nohost"],
-     "stigmer-actors get: error: argument --address: 'nohost' is not HOST:PORT (e.g. 127.0.0.1:50051)"),
+     "stigmer-actors get: error: argument --address: 'nohost' is not HOST:PORT (e.g. 127.0.0.1:50051, or "
+     "10.0.0.1:50051,10.0.0.2:50051)"),
     (["get", "x", "--address", "127.0.0.1:99999"],
      "stigmer-actors get: error: argument --address: '127.0.0.1:99999': the port must be a number from 1 to 65535"),
     (["get", "x", "--address", "::1:5"],
