@@ -101,7 +101,11 @@ class Parts:
     """Told +n / -n when an actor's number of watchers changes (the registry's count)."""
     retire: Callable[[ExecutionActor], None]
     """Asked to retire an actor that holds no execution and no watchers (a miss)."""
-        return _Applied(outcomes, changed, reshaped, kind, working, data)
+    feed: ChangeFeed
+    """Told every accepted change, once per group and per delete (list-watches read it)."""
+    no_runner_reason: Callable[[str], str | None] | None = None
+    """Given a kind's name, why no runner of that kind is there, if the caller knows (the
+    daemon's supervisor does): it goes into a pending timeout's error. None: not known."""
 
 
 class ExecutionActor(PooledActor):
@@ -304,11 +308,7 @@ class ExecutionActor(PooledActor):
             if working is None:  # the group's last change was refused: its last good state
                 working = kind.message_cls.FromString(data)
             reshaped = reshaped or base is None or working.status.phase != base.phase
-    feed: ChangeFeed
-    """Told every accepted change, once per group and per delete (list-watches read it)."""
-    no_runner_reason: Callable[[str], str | None] | None = None
-    """Given a kind's name, why no runner of that kind is there, if the caller knows (the
-    daemon's supervisor does): it goes into a pending timeout's error. None: not known."""
+        return _Applied(outcomes, changed, reshaped, kind, working, data)
 
     def _gather(self, group: list[Envelope[Any]]) -> bool:
         """Under ``sync``, before the group's fsync: let the callers that are about to send a
