@@ -14,6 +14,10 @@ and real daemons in their own processes; every figure of a row comes from the sa
   node and an execution picked at random): updates/s, conflicts/s
   (``stigmer_write_conflicts_total``: writes applied again because the other node wrote
   first) and calls answered UNAVAILABLE.
+- where the time goes: each throughput row has the CPU the nodes, PostgreSQL's backends and
+  the client processes used per update and in cores, and how busy the machine was;
+  ``round_trip`` is one PostgreSQL round trip's cost (a cross-node change pays three more
+  than a same-node one).
 
 The issue's goals (reported, never asserted): one PostgreSQL node >= 0.8x the RocksDB
 node's throughput; two nodes >= 1.4x one node; cross-node p50 <= 3 ms at N = 1.
@@ -22,6 +26,7 @@ node's throughput; two nodes >= 1.4x one node; cross-node p50 <= 3 ms at N = 1.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import random
 import re
 import threading
@@ -65,27 +70,80 @@ def _load(address: str, ids: list[str], seconds: float, out: mp.Queue) -> None:
             counts[k] += 1
 
     threads = [threading.Thread(target=loop, args=(k,)) for k in range(THREADS)]
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    out.put(sum(counts) / (time.perf_counter() - began))
+    out.put((sum(counts), time.perf_counter() - began, time.process_time() - cpu))
     channel.close()
 
 
-def throughput(addresses: list[str], ids: list[str], seconds: float) -> float:
-    """Aggregate updates/s: CLIENT_PROCESSES processes, spread evenly over ``addresses``."""
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of process ``pid`` (all its threads) so far; 0 once it is gone."""
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(parent: int) -> list[int]:
+    """The processes whose parent is ``parent`` (PostgreSQL's backends and workers)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                ppid = int(open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == parent:
+                found.append(int(entry))
+    return found
+
+
+def _machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far (/proc/stat)."""
+    values = [int(v) for v in open("/proc/stat").readline().split()[1:]]
+    idle = values[3] + values[4]
+    tick = os.sysconf("SC_CLK_TCK")
+    return (sum(values) - idle) / tick, sum(values) / tick
+
+
+def throughput(addresses: list[str], ids: list[str], seconds: float, nodes: list[int],
+               postmaster: int | None) -> dict:
+    """Aggregate updates/s: CLIENT_PROCESSES processes, spread evenly over ``addresses``; and
+    where the CPU went meanwhile (cores used by the nodes, PostgreSQL and the clients, and
+    the machine's busy share), so a ratio below a goal shows whose time it was."""
     ctx = mp.get_context("spawn")
     out: mp.Queue = ctx.Queue()
     procs = [ctx.Process(target=_load, args=(addresses[k % len(addresses)], ids, seconds, out))
              for k in range(CLIENT_PROCESSES)]
+    pg = _children(postmaster) if postmaster else []
+    node_cpu = sum(_cpu_seconds(p) for p in nodes)
+    pg_cpu = {p: _cpu_seconds(p) for p in pg}
+    busy, total = _machine_busy()
     for p in procs:
         p.start()
-    rates = [out.get(timeout=seconds + 120) for _ in procs]
+    results = [out.get(timeout=seconds + 120) for _ in procs]
+    busy, total = _machine_busy()[0] - busy, _machine_busy()[1] - total
+    node_cpu = sum(_cpu_seconds(p) for p in nodes) - node_cpu
+    pg_after = _children(postmaster) if postmaster else []
+    pg_used = sum(_cpu_seconds(p) - pg_cpu.get(p, 0.0) for p in pg_after)
     for p in procs:
         p.join(30)
-    return sum(rates)
+    calls = sum(r[0] for r in results)
+    elapsed = max(r[1] for r in results)
+    client_cpu = sum(r[2] for r in results)
+    per_update = 1e6 / max(calls, 1)
+    return {
+        "updates_per_s": sum(r[0] / r[1] for r in results),
+        "cpu_us_per_update": {"nodes": round(node_cpu * per_update), "postgres": round(pg_used * per_update),
+                              "clients": round(client_cpu * per_update)},
+        "cores_used": {"nodes": round(node_cpu / elapsed, 2), "postgres": round(pg_used / elapsed, 2),
+                       "clients": round(client_cpu / elapsed, 2)},
+        "machine_busy": round(busy / total, 3) if total else 0.0,
+    }
 
 
 def _create(address: str, count: int) -> list[str]:
@@ -136,6 +194,24 @@ def latency(update_at: str, watch_at: str, watchers: int, updates: int) -> list[
             s.cancel()
         channel.close()
     return samples
+
+
+def round_trips(dsn: str, count: int = 500) -> dict:
+    """What one PostgreSQL round trip costs here (ms, p50): a ``SELECT 1`` and a
+    ``pg_notify``; a cross-node change pays three of them (the NOTIFY, the read of the
+    finished changes, the read of the watched states) on top of the same-node path."""
+    import psycopg
+
+    out = {}
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for name, sql in (("select_1", "SELECT 1"), ("notify", "SELECT pg_notify('bench', '')")):
+            samples = []
+            for _ in range(count):
+                began = time.perf_counter()
+                conn.execute(sql).fetchall()
+                samples.append((time.perf_counter() - began) * 1000)
+            out[f"{name}_p50_ms"] = pct(samples, 50)
+    return out
 
 
 def scrape(metrics_address: str, name: str) -> float:
@@ -214,11 +290,11 @@ def run(quick: bool) -> dict:
     executions = 50 if quick else EXECUTIONS
     table: list[dict] = []
     with postgres() as pg:
-        rows: dict[str, float] = {}
+        rows: dict[str, dict] = {}
         rocks, _ = _nodes(1, None)
         try:
             ids = _create(rocks[0].address, executions)
-            rows["rocksdb, 1 node"] = throughput([rocks[0].address], ids, seconds)
+            rows["rocksdb, 1 node"] = throughput([rocks[0].address], ids, seconds, [rocks[0].proc.pid], None)
         finally:
             rocks[0].stop()
         for count in (1, 2):
@@ -227,15 +303,17 @@ def run(quick: bool) -> dict:
             try:
                 ids = _create(nodes[0].address, executions)
                 rows[f"postgres, {count} node{'s' if count > 1 else ''}"] = throughput(
-                    [n.address for n in nodes], ids, seconds)
+                    [n.address for n in nodes], ids, seconds, [n.proc.pid for n in nodes], pg.pid)
             finally:
                 for n in nodes:
                     n.stop()
-        for system, rate in rows.items():
-            table.append({"measure": "throughput", "system": system, "updates_per_s": round(rate),
-                          "ratio_to_rocksdb": round(rate / rows["rocksdb, 1 node"], 3)})
-        one = rows["postgres, 1 node"]
-        table[-1]["ratio_to_one_postgres_node"] = round(rows["postgres, 2 nodes"] / one, 3)
+        base = rows["rocksdb, 1 node"]["updates_per_s"]
+        for system, row in rows.items():
+            table.append({"measure": "throughput", "system": system, **row,
+                          "updates_per_s": round(row["updates_per_s"]),
+                          "ratio_to_rocksdb": round(row["updates_per_s"] / base, 3)})
+        one = rows["postgres, 1 node"]["updates_per_s"]
+        table[-1]["ratio_to_one_postgres_node"] = round(rows["postgres, 2 nodes"]["updates_per_s"] / one, 3)
 
         dsn = pg.dsn(pg.create_database())
         nodes, metrics = _nodes(2, dsn, metrics=True)
@@ -248,6 +326,7 @@ def run(quick: bool) -> dict:
                                   "p50_ms": pct(samples, 50), "p99_ms": pct(samples, 99)})
             table.append({"measure": "conflicts", "system": "postgres, 2 nodes, 10 executions",
                           **conflicts(nodes, metrics, seconds)})
+            table.append({"measure": "round_trip", "system": "postgres", **round_trips(dsn)})
         finally:
             for n in nodes:
                 n.stop()

@@ -75,9 +75,14 @@ class PostgresServer:
     def stop(self, mode: str = "fast") -> None:
         self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop", check=False)
 
+    @property
+    def pid(self) -> int:
+        """The postmaster's process id (its children are the backends)."""
+        return int((self.data / "postmaster.pid").read_text().split()[0])
+
     def kill(self) -> None:
         """SIGKILL the postmaster (a crash; its children follow)."""
-        pid = int((self.data / "postmaster.pid").read_text().split()[0])
+        pid = self.pid
         os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + START_SECONDS
         while (self.data / "postmaster.pid").exists() and _alive(pid) and time.monotonic() < deadline:
