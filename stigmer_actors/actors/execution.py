@@ -257,7 +257,7 @@ class ExecutionActor(PooledActor):
                 _reply(envelope, outcome)
             if applied.changed:
                 assert applied.execution is not None
-                self._after_change(applied.execution, applied.outcomes, watchers, applied.reshaped,
+                self._after_change(applied.execution, changes, watchers, applied.reshaped,
                                    (started, loaded_at, merged_at, persisted_at, fanned_at))
             return
 
