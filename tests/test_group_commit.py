@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from stigmer_actors import Engine, errors, wire
-from stigmer_actors.observability import Metrics
 from stigmer_actors.domain import phases, transitions
+from stigmer_actors.observability import Metrics
 from stigmer_actors.store.group_commit import GroupCommit
 from tests.conftest import agent
 
