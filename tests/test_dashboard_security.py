@@ -1,18 +1,21 @@
 """The dashboard behind the daemon's guards: API keys (a bearer header or the sign-in
 cookie, on pages and SSE streams), TLS and mutual TLS, over real HTTP on loopback; and
-``serve`` refusing an unguarded non-loopback ``--http-address``."""
+``serve`` refusing an unguarded non-loopback ``--http-address``, or one it cannot serve
+without the ``web`` extra."""
 
 from __future__ import annotations
 
 import http.client
+import os
 import ssl
+import subprocess
 import urllib.parse
 from pathlib import Path
 
 import pytest
 
 from stigmer_actors import Engine
-from stigmer_actors.cli.startup import EXIT_UNGUARDED
+from stigmer_actors.cli.startup import EXIT_NO_DASHBOARD, EXIT_UNGUARDED
 from stigmer_actors.security import keys
 from stigmer_actors.security.keyring import KeyRing
 from stigmer_actors.security.tls import ServerTLS
@@ -20,6 +23,7 @@ from stigmer_actors.web.guard import COOKIE, MAX_FORM_BYTES
 from stigmer_actors.web.server import WebServer
 from tests.certs import Pki, make_pki
 from tests.conftest import agent
+from tests.daemon import CLI
 from tests.test_startup_refusals import refusal, serve
 
 WAIT = 15.0
@@ -132,3 +136,19 @@ def test_serve_refuses_an_unguarded_network_dashboard(data_dir: Path) -> None:
     line = refusal(serve(data_dir, "--http-address", "0.0.0.0:0"), EXIT_UNGUARDED)
     assert "refusing to serve 0.0.0.0:0 unguarded" in line
     assert not data_dir.exists()  # refused before anything was opened
+
+
+def test_serve_without_the_web_extra_says_how_to_get_it(data_dir: Path, tmp_path: Path) -> None:
+    """The extra made missing for real: a ``flask`` first on the path that fails to import,
+    as a missing package does."""
+    shadow = tmp_path / "shadow"
+    shadow.mkdir()
+    (shadow / "flask.py").write_text("raise ModuleNotFoundError(\"No module named 'flask'\", name='flask')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(shadow), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([*CLI, "serve", "--address", "127.0.0.1:0", "--data-dir", str(data_dir),
+                           "--http-address", "127.0.0.1:0", "--no-runner"],
+                          capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == EXIT_NO_DASHBOARD, done.stderr
+    assert "Traceback" not in done.stderr
+    assert ("cannot serve the dashboard: No module named 'flask'; install the web extra "
+            "(pip install 'stigmer-actors[web]')") in done.stderr.strip().splitlines()[-1]

@@ -88,6 +88,8 @@ def rpcs(seeded: Seeded) -> list[Rpc]:
             grpc.StatusCode.INVALID_ARGUMENT),
         Rpc(dispatch + "listRunners", "unary", b"", "viewer", OK),
         Rpc("/ai.stigmer.actors.v1.Admin/stats", "unary", b"", "viewer", OK),
+        Rpc("/ai.stigmer.actors.v1.ExecutionWatch/watchExecutions", "stream",
+            wire.watch.WatchExecutionsRequest().SerializeToString(), "viewer", OK),
         Rpc(definitions + "apply", "unary", wire.workflows.ApplyDefinitionRequest(source=KEPT).SerializeToString(),
             "admin", OK),
         Rpc(definitions + "get", "unary", wire.workflows.DefinitionRef(name="kept").SerializeToString(), "viewer", OK),
@@ -112,7 +114,7 @@ def call(channel: grpc.Channel, rpc: Rpc, metadata: tuple[tuple[str, str], ...])
             channel.unary_unary(rpc.path)(rpc.request, metadata=metadata, timeout=30)
         elif rpc.shape == "bidi":
             list(channel.stream_stream(rpc.path)(iter([rpc.request]), metadata=metadata, timeout=30))
-        elif rpc.path.endswith("Health/Watch"):
+        elif rpc.path.endswith(("Health/Watch", "/watchExecutions")):  # streams that stay open
             stream = channel.unary_stream(rpc.path)(rpc.request, metadata=metadata, timeout=30)
             next(stream)
             stream.cancel()
@@ -236,7 +238,7 @@ def test_the_matrix_covers_every_method_the_server_serves(served: Served) -> Non
     services = [s.name for s in reply.list_services_response.service]
     pool = proto_pool.with_files_of(health_pb2, reflection_pb2)
     served_methods = {f"/{name}/{m.name}" for name in services for m in pool.FindServiceByName(name).methods}
-    assert len(services) == 9 and len(served_methods) == 24 + len(OPEN_METHODS)
+    assert len(services) == 10 and len(served_methods) == 25 + len(OPEN_METHODS)
     assert {r.path for r in rpcs(served.seeded)} == served_methods
     assert set(METHOD_ROLES) | OPEN_METHODS == served_methods
 

@@ -280,22 +280,18 @@ def run(args: argparse.Namespace) -> int:
         if args.http_address:
             web = _dashboard(engine, args.http_address, keys, tls)
             logger.info("dashboard at {url}", url=web.url)
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, ImportError) as error:
         for part in started:
             part.stop()
         engine.close()
         _remove(local)
+        if isinstance(error, ImportError):
+            logger.error("cannot serve the dashboard: {error}; install the web extra "
+                         "(pip install 'stigmer-actors[web]')", error=error)
+            return EXIT_NO_DASHBOARD
         logger.error("cannot serve: {error}; give another --address (or --metrics-address, "
                      "--http-address), or stop what holds it", error=error)
         return EXIT_CANNOT_LISTEN
-    except ImportError as error:
-        for part in started:
-            part.stop()
-        engine.close()
-        _remove(local)
-        logger.error("cannot serve the dashboard: {error}; install the web extra "
-                     "(pip install 'stigmer-actors[web]')", error=error)
-        return EXIT_NO_DASHBOARD
     if keys is not None:
         keys.start()
     runner = None

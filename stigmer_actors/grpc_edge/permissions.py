@@ -15,6 +15,7 @@ from stigmer_actors.contract import WIRE_KINDS
 from stigmer_actors.grpc_edge.admin_servicer import SERVICE as ADMIN
 from stigmer_actors.grpc_edge.definitions_servicer import SERVICE as DEFINITIONS
 from stigmer_actors.grpc_edge.dispatch_servicer import SERVICE as DISPATCH
+from stigmer_actors.grpc_edge.watch_servicer import SERVICE as WATCH
 from stigmer_actors.security.roles import Role
 
 VIEWER, RUNNER, ADMIN_ROLE = Role.VIEWER, Role.RUNNER, Role.ADMIN
@@ -37,6 +38,7 @@ def _rows() -> list[tuple[str, str, Role]]:
         (DISPATCH, "claim", RUNNER),
         (DISPATCH, "listRunners", VIEWER),
         (ADMIN, "stats", VIEWER),
+        (WATCH, "watchExecutions", VIEWER),
         (DEFINITIONS, "apply", ADMIN_ROLE),
         (DEFINITIONS, "get", VIEWER),
         (DEFINITIONS, "list", VIEWER),

@@ -1,6 +1,7 @@
 """The roles an API key can have, each including the ones below it.
 
-viewer  reads: get, list, subscribe, stats, runners, definitions (get, list), reflection
+viewer  reads: get, list, subscribe, watchExecutions, stats, runners, definitions (get, list),
+        reflection
 runner  viewer + what a runner does: create, updateStatus, claim
 admin   everything: update and delete executions, apply and delete definitions
 
