@@ -137,7 +137,7 @@ def _report(measured: list[dict], rounds: int, updates: int, threads: tuple[int,
         _, low, high = paired([row[f"keyed_{n}"] for row in measured], [row[f"plain_{n}"] for row in measured])
 
         def median(field: str) -> float:
-            return round(statistics.median(row[field] for row in measured), 1)  # noqa: B023
+            return round(statistics.median(row[field] for row in measured), 1)
 
         summary.append({
             "threads": n,

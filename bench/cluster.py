@@ -32,8 +32,9 @@ import re
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import grpc
 
@@ -185,9 +186,11 @@ def latency(update_at: str, watch_at: str, watchers: int, updates: int) -> list[
         samples: list[float] = []
         for i in range(updates):
             sent = time.perf_counter()
-            version = writer.update_status(eid, wire.AgentExecutionStatus(error=str(i), started_at=PAYLOAD)).status.version
+            status = wire.AgentExecutionStatus(error=str(i), started_at=PAYLOAD)
+            version = writer.update_status(eid, status).status.version
             with got:
-                assert got.wait_for(lambda: all(version in s for s in seen), 60), "an update never arrived"
+                # called within this iteration: `version` is this one's
+                assert got.wait_for(lambda: all(version in s for s in seen), 60), "an update never arrived"  # noqa: B023
             samples += [(s[version] - sent) * 1000 for s in seen]
             time.sleep(0.002)  # pacing: the next update after everyone has this one
         for s in streams:

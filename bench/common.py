@@ -28,8 +28,8 @@ def pct(values: list[float], p: float) -> float:
 
 
 def machine() -> dict:
-    import grpc
     import google.protobuf
+    import grpc
     from google.protobuf.internal import api_implementation
 
     return {

@@ -3,7 +3,8 @@
     PYTHONPATH=<build tree> python bench/compare_worker.py CASE [--seconds S]
 
 Run as a file, self-contained (it imports nothing from ``bench``: ``drive`` repeats
-``bench.throughput``'s loop on purpose), so the same measuring code runs against any build: ``stigmer_actors`` comes from whatever tree PYTHONPATH names, and only the API every
+``bench.throughput``'s loop on purpose), so the same measuring code runs against any build:
+``stigmer_actors`` comes from whatever tree PYTHONPATH names, and only the API every
 build has is used (``Engine(...)``, ``create``, ``update_status``, ``serve`` on the CLI).
 Each case runs in a fresh process: no warm caches, threads or memory carry over.
 
@@ -54,7 +55,7 @@ def drive(call: Callable[[int], object], threads: int, seconds: float) -> float:
                 call(i)
                 i += threads
                 counts[k] += 1
-        except BaseException as error:  # noqa: BLE001  (re-raised below)
+        except BaseException as error:  # re-raised below
             errors.append(error)
 
     workers = [threading.Thread(target=loop, args=(k,)) for k in range(threads)]
@@ -68,19 +69,19 @@ def drive(call: Callable[[int], object], threads: int, seconds: float) -> float:
     return sum(counts) / (time.perf_counter() - t0)
 
 
-def status(i: int):  # noqa: ANN201
+def status(i: int):
     from stigmer_actors import wire
 
     return wire.AgentExecutionStatus(error=str(i), started_at=PAYLOAD)
 
 
-def new_agent():  # noqa: ANN201
+def new_agent():
     from stigmer_actors import wire
 
     return wire.AgentExecution(spec={"message": "m", "session_id": "s"})
 
 
-def engine(tmp: str, durability: str = "wal"):  # noqa: ANN201
+def engine(tmp: str, durability: str = "wal"):
     from stigmer_actors import Engine
 
     return Engine(Path(tmp) / "data", durability=durability, pending_timeout=0,

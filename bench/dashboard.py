@@ -114,7 +114,7 @@ def start_daemon(data_dir: Path) -> tuple[subprocess.Popen, str, int]:
     return proc, address, port
 
 
-def browser(user_data: str):  # noqa: ANN201
+def browser(user_data: str):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -127,7 +127,7 @@ def browser(user_data: str):  # noqa: ANN201
     return webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
 
 
-def latency_round(client, port: int, execution_id: str, others: int, driver) -> dict:  # noqa: ANN001
+def latency_round(client, port: int, execution_id: str, others: int, driver) -> dict:
     from selenium.webdriver.support.ui import WebDriverWait
 
     from stigmer_actors import wire
@@ -289,7 +289,8 @@ def plot(report: dict, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 3.6))
     labels, p50, p90 = [], [], []
     for r in report["latency"]:
-        for who, key in (("browser tab", "browser"), ("SSE clients", "sse_http_clients"), ("gRPC watcher", "grpc_watcher")):
+        for who, key in (("browser tab", "browser"), ("SSE clients", "sse_http_clients"),
+                         ("gRPC watcher", "grpc_watcher")):
             if r[key]["n"]:
                 labels.append(f"{who}\n{r['sse_clients']} SSE")
                 p50.append(r[key]["p50_ms"])

@@ -105,10 +105,10 @@ def soak(system: str, config: Config, data_dir: Path) -> dict:
                        for _ in range(config.executions)]
             stop = threading.Event()
 
-            def work(n: int) -> None:
+            def work(n: int) -> None:  # its threads are joined within this restart
                 i = n
-                while not stop.is_set():
-                    engine.update_status(ids[i % len(ids)],
+                while not stop.is_set():  # noqa: B023
+                    engine.update_status(ids[i % len(ids)],  # noqa: B023
                                          wire.AgentExecutionStatus(error=str(i), started_at=PAYLOAD))
                     updates[n] += 1
                     i += THREADS

@@ -150,7 +150,7 @@ def _watchers(spec: tuple, n: int, last: int, ready: Any, everyone: Any, out: An
     try:
         spec = _connect(spec)
         opened = [_open(spec) for _ in range(n)]  # sequential, so no accept-backlog storm
-    except Exception:  # noqa: BLE001 - the parent raises it
+    except Exception:  # the parent raises it
         import traceback
 
         ready.put(traceback.format_exc())

@@ -90,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
             }
             lo, hi = interval(on)
             print(f"{threads:>2} threads: feed on/off {statistics.median(on):.3f} (95 % {lo:.3f}-{hi:.3f}); "
-                  f"control/off {statistics.median(control):.3f}; off {statistics.median(r['off'] for r in rows):,.0f}/s",
+                  f"control/off {statistics.median(control):.3f}; "
+                  f"off {statistics.median(r['off'] for r in rows):,.0f}/s",
                   flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"feed_overhead-{report['started']}.json"

@@ -49,7 +49,8 @@ def once(work: Path) -> dict:
     script, go = work / "flood.py", work / "go"
     script.write_text(FLOOD)
     daemon = BenchDaemon("--no-runner", "--runner-backoff", "60",
-                         "--runner", f"flood={shlex.quote(sys.executable)} {shlex.quote(str(script))} {shlex.quote(str(go))}")
+                         "--runner",
+                         f"flood={shlex.quote(sys.executable)} {shlex.quote(str(script))} {shlex.quote(str(go))}")
     server = psutil.Process(daemon.proc.pid)
     try:
         with StigmerClient(daemon.address) as client:

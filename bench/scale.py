@@ -221,7 +221,7 @@ def _in_threads(items: range, threads: int, each: Callable[[int], None]) -> None
         try:
             for i in items[k::threads]:
                 each(i)
-        except BaseException as error:  # noqa: BLE001 - handed to the caller below
+        except BaseException as error:  # handed to the caller below
             failures.append(error)
 
     workers = [threading.Thread(target=work, args=(k,)) for k in range(threads)]

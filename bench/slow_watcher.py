@@ -19,7 +19,6 @@ import json
 import statistics
 import threading
 import time
-from pathlib import Path
 
 import grpc
 

@@ -79,7 +79,7 @@ def drive(call: Callable[[int], object], threads: int, seconds: float) -> float:
                 call(i)
                 i += threads
                 counts[k] += 1
-        except Exception as error:  # noqa: BLE001  (re-raised in the calling thread)
+        except Exception as error:  # re-raised in the calling thread
             errors.append(error)
 
     workers = [threading.Thread(target=loop, args=(k,), daemon=True) for k in range(threads)]

@@ -34,7 +34,7 @@ HOOKS = "bench.workflow"
 COMPLETED_TASK = 3
 
 
-def nothing(input: dict, ctx: object) -> dict:  # noqa: A002 - the python node interface
+def nothing(input: dict, ctx: object) -> dict:  # the python node interface
     return {}
 
 

@@ -24,7 +24,7 @@ from stigmer_actors.wire import agent_enum as enum
 STEP = 0.3  # seconds between steps, so `stigmer-actors watch` shows them arrive
 
 
-def answer(client: StigmerClient, execution) -> None:  # noqa: ANN001
+def answer(client: StigmerClient, execution) -> None:
     message = execution.spec.message
     with StatusBuilder(client, execution.metadata.id, AGENT) as status:
         status.start()

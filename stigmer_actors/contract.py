@@ -11,7 +11,10 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
 
+from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import Message
 
 import stigmer_actors.wire as wire
@@ -44,7 +47,8 @@ class WireKind:
     id_request: type[Message]
     """What get takes."""
     subscribe_request: type[Message]
-    subscribe_id: Callable[[Message], str]
+    subscribe_id: Callable[[Any], str]
+    """The execution id in a ``subscribe_request``."""
     list_request: type[Message]
     list_response: type[Message]
     owner_method: str
@@ -52,8 +56,9 @@ class WireKind:
     owner_field: str
 
 
-def _service(module: object, name: str) -> str:
-    return module.DESCRIPTOR.services_by_name[name].full_name  # type: ignore[attr-defined]
+def _service(module: ModuleType, name: str) -> str:
+    service: ServiceDescriptor = module.DESCRIPTOR.services_by_name[name]
+    return service.full_name
 
 
 AGENT_WIRE = WireKind(

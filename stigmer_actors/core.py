@@ -13,11 +13,10 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
-from google.protobuf.message import Message
 from loguru import logger
-from pykka import ActorDeadError
+from pykka import ActorDeadError, ActorRef
 
 from stigmer_actors.actors.dispatch import DispatchActor, PhaseChanged, workflow_id_of
 from stigmer_actors.actors.execution import ExecutionActor, Parts
@@ -31,12 +30,12 @@ from stigmer_actors.domain.timeouts import Timeouts, check_annotations, deadline
 from stigmer_actors.domain.validation import check_id, check_message, check_tags
 from stigmer_actors.feed import ExecutionFilter, ListWatch, MemoryFeed
 from stigmer_actors.messages import (
+    CatchUp,
     Command,
     Create,
     Delete,
     Expire,
     Snapshot,
-    CatchUp,
     Subscribe,
     Unsubscribe,
     Update,
@@ -47,9 +46,11 @@ from stigmer_actors.runtime import Pool
 from stigmer_actors.store.base import Store
 from stigmer_actors.store.listing import ListQuery
 from stigmer_actors.subscription import Subscription, Watch
+from stigmer_actors.wire import Execution, ExecutionStatus
 
 if TYPE_CHECKING:
     from stigmer_actors.cluster import Cluster
+    from stigmer_actors.store.postgres.store import PostgresStore
 
 
 @dataclass(frozen=True)
@@ -88,9 +89,9 @@ class Core:
             from stigmer_actors.cluster import Cluster
             from stigmer_actors.cluster.timers import DeadlineWriter
 
-            self.cluster = Cluster(store, self.registry, self.dispatcher, self._expire,  # type: ignore[arg-type]
-                                   cluster_lease, self.feed)
-            self.watchdog = DeadlineWriter.start(self.cluster.coordination, self.pool)
+            self.cluster = Cluster(cast("PostgresStore", store),  # the one shared store there is
+                                   self.registry, self.dispatcher, self._expire, cluster_lease, self.feed)
+            self.watchdog: ActorRef[Any] = DeadlineWriter.start(self.cluster.coordination, self.pool)
         else:
             on_error = partial(metrics.loop_errors.labels("watchdog").inc) if metrics else None
             self.watchdog = WatchdogActor.start(self._expire, on_error, pool=self.pool)
@@ -147,14 +148,14 @@ class Core:
     def call(self, execution_id: str, command: Command) -> Snapshot:
         """Send one command to the execution's actor; raise what it refused with."""
         try:
-            result = self.registry.ask(execution_id, command)
+            result: Snapshot | EngineError = self.registry.ask(execution_id, command)
         except ActorDeadError:
             raise Unavailable("the engine is shutting down") from None
         if isinstance(result, EngineError):
             raise result
         return result
 
-    def create(self, execution: Message) -> Snapshot:
+    def create(self, execution: Execution) -> Snapshot:
         kind = kinds.of_message(execution)
         kind.check_spec(execution)
         check_tags(execution.metadata.tags, "metadata.tags")
@@ -164,7 +165,7 @@ class Core:
         check_id(execution_id, "metadata.id")
         return self.call(execution_id, Create(kind, execution))
 
-    def update(self, execution: Message) -> Snapshot:
+    def update(self, execution: Execution) -> Snapshot:
         kind = kinds.of_message(execution)
         execution_id = check_id(execution.metadata.id, "metadata.id")
         kind.check_spec(execution)
@@ -173,7 +174,7 @@ class Core:
         check_message(execution)
         return self.call(execution_id, Update(kind, execution))
 
-    def update_status(self, execution_id: str, status: Message | None) -> Snapshot:
+    def update_status(self, execution_id: str, status: ExecutionStatus | None) -> Snapshot:
         check_id(execution_id, "execution_id")
         if status is None:
             raise InvalidArgument("status is missing")

@@ -10,23 +10,22 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
-from google.protobuf.message import Message
-
+from stigmer_actors import wire
 from stigmer_actors.actors.dispatch import Redispatch
 from stigmer_actors.core import Core
 from stigmer_actors.domain import kinds, phases
 from stigmer_actors.domain.kinds import Kind
 from stigmer_actors.domain.page import Page
 from stigmer_actors.domain.timeouts import Timeouts
-from stigmer_actors.store.base import Store
 from stigmer_actors.feed import ExecutionFilter, ListWatch
 from stigmer_actors.feed.wire_events import to_wire
-from stigmer_actors.store.listing import ListQuery
-from stigmer_actors.store.opening import open_store
-from stigmer_actors.store.rocks import Durability
 from stigmer_actors.observability import Metrics
 from stigmer_actors.runner.definitions import DefinitionRegistry
 from stigmer_actors.runner.policy import PythonModules
+from stigmer_actors.store.base import Store
+from stigmer_actors.store.listing import ListQuery
+from stigmer_actors.store.opening import open_store
+from stigmer_actors.store.rocks import Durability
 from stigmer_actors.subscription import Subscription
 
 DEFAULT_IDLE_TIMEOUT = 120.0
@@ -39,9 +38,9 @@ class Engine:
     ``postgres://`` (or ``postgresql://``) URL: the database is shared by every node (engine
     or daemon) given the same URL, a cluster; or any ``store.base.Store``.
     ``durability`` (RocksDB): ``"wal"`` (default) survives a process crash; ``"sync"``
-    fsyncs every accepted change and survives power loss (PostgreSQL: its own settings). ``idle_timeout``: seconds after which an
-    unused execution's actor (its cached state, no thread) is retired; it reloads from
-    disk on demand.
+    fsyncs every accepted change and survives power loss (PostgreSQL: its own settings).
+    ``idle_timeout``: seconds after which an unused execution's actor (its cached state, no
+    thread) is retired; it reloads from disk on demand.
     ``pending_timeout`` / ``heartbeat_timeout``: seconds after which an execution still
     PENDING, or IN_PROGRESS without updates, is failed with a message saying why (0: never;
     see ``domain/timeouts.py`` for the per-execution annotations). ``metrics``: record
@@ -83,11 +82,11 @@ class Engine:
         )
         """Workflow definitions (``runner/definitions.py``), in the same store."""
 
-    def create(self, execution: Message) -> Message:
+    def create(self, execution: wire.Execution) -> wire.Execution:
         """Create an AgentExecution or WorkflowExecution; returns it as stored (PENDING)."""
         return self.core.create(execution).message()
 
-    def get(self, execution_id: str, kind: Kind | None = None) -> Message:
+    def get(self, execution_id: str, kind: Kind | None = None) -> wire.Execution:
         return self.core.get(execution_id, kind).message()
 
     def list(
@@ -109,15 +108,15 @@ class Engine:
         page = self.core.list(ListQuery(kind, phase, tuple(tags), owner, page_size, page_token))
         return Page([s.message() for s in page.entries], page.next_page_token, page.total_pages)
 
-    def update(self, execution: Message) -> Message:
+    def update(self, execution: wire.Execution) -> wire.Execution:
         """Replace spec and metadata of ``execution.metadata.id``; the status is kept."""
         return self.core.update(execution).message()
 
-    def update_status(self, execution_id: str, status: Message) -> Message:
+    def update_status(self, execution_id: str, status: wire.ExecutionStatus) -> wire.Execution:
         """Merge a status update (the hot path) and return the merged execution."""
         return self.core.update_status(execution_id, status).message()
 
-    def delete(self, execution_id: str, kind: Kind | None = None) -> Message:
+    def delete(self, execution_id: str, kind: Kind | None = None) -> wire.Execution:
         """Delete; returns the execution as it was. Its subscriptions end."""
         return self.core.delete(execution_id, kind).message()
 
@@ -157,14 +156,14 @@ class Engine:
         self.close()
 
 
-class ExecutionEvents(Iterator[Message]):
+class ExecutionEvents(Iterator[wire.watch.ExecutionEvent]):
     """A list-watch's events as wire messages; ``close()`` ends it (also on leaving ``with``)."""
 
     def __init__(self, watch: ListWatch, full_state: bool) -> None:
         self._watch = watch
         self._full_state = full_state
 
-    def __next__(self) -> Message:
+    def __next__(self) -> wire.watch.ExecutionEvent:
         return to_wire(next(self._watch), self._full_state)
 
     def close(self) -> None:

@@ -86,7 +86,8 @@ def debugging() -> bool:
     (``_core.min_level``; private, hence the fallback).
     """
     try:
-        return logger._core.min_level <= _DEBUG  # type: ignore[attr-defined]
+        lowest: int = logger._core.min_level  # type: ignore[attr-defined]
+        return lowest <= _DEBUG
     except AttributeError:
         return True
 

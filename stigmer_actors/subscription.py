@@ -22,9 +22,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 
-from google.protobuf.message import Message
-
 from stigmer_actors.messages.snapshot import Snapshot
+from stigmer_actors.wire import Execution
 
 
 class Watch:
@@ -41,7 +40,7 @@ class Watch:
         self._last_offered = 0
         self._final_in = False
         self._closed = False
-        self.catch_up: Callable[[], None] = _nothing
+        self.catch_up: Callable[[], object] = _nothing
         """Asks the ExecutionActor for its newest state (set when the watch is wired)."""
         self.count_coalesced: Callable[[int], None] | None = None
         """Fed the versions this consumer skips (a metrics counter), if set."""
@@ -114,7 +113,7 @@ def _nothing() -> None:
     pass
 
 
-class Subscription(Iterator[Message]):
+class Subscription(Iterator[Execution]):
     """An open subscription: iterate it for execution messages, or take snapshots.
 
     Iteration yields the current state first, then each newer state, and stops after a
@@ -123,7 +122,7 @@ class Subscription(Iterator[Message]):
     any point and releases it at its execution; it is called automatically at the end.
     """
 
-    def __init__(self, watch: Watch, release: Callable[[], None]) -> None:
+    def __init__(self, watch: Watch, release: Callable[[], object]) -> None:
         self._watch = watch
         self._release = release
         self._closed = False
@@ -142,11 +141,11 @@ class Subscription(Iterator[Message]):
             raise StopIteration
         return snapshot
 
-    def get(self, timeout: float | None = None) -> Message:
+    def get(self, timeout: float | None = None) -> Execution:
         """The next state as a fresh message; StopIteration once the subscription ended."""
         return self.next_snapshot(timeout).message()
 
-    def __next__(self) -> Message:
+    def __next__(self) -> Execution:
         return self.get()
 
     def close(self) -> None:

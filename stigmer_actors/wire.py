@@ -10,8 +10,19 @@ another class; a dict, or ``SerializeToString`` and ``FromString``, cross betwee
 
 from __future__ import annotations
 
+from typing import Any, TypeAlias, cast
+
+from google.protobuf import struct_pb2, timestamp_pb2
 from google.protobuf.message_factory import GetMessageClass
 
+from stigmer_actors._proto.ai.stigmer.actors.v1 import admin_pb2 as admin
+from stigmer_actors._proto.ai.stigmer.actors.v1 import admin_pb2_grpc as admin_grpc
+from stigmer_actors._proto.ai.stigmer.actors.v1 import dispatch_pb2 as dispatch
+from stigmer_actors._proto.ai.stigmer.actors.v1 import dispatch_pb2_grpc as dispatch_grpc
+from stigmer_actors._proto.ai.stigmer.actors.v1 import watch_pb2 as watch
+from stigmer_actors._proto.ai.stigmer.actors.v1 import watch_pb2_grpc as watch_grpc
+from stigmer_actors._proto.ai.stigmer.actors.v1 import workflows_pb2 as workflows
+from stigmer_actors._proto.ai.stigmer.actors.v1 import workflows_pb2_grpc as workflows_grpc
 from stigmer_actors._proto.ai.stigmer.agentic.agentexecution.v1 import api_pb2 as agent_api
 from stigmer_actors._proto.ai.stigmer.agentic.agentexecution.v1 import command_pb2 as agent_command
 from stigmer_actors._proto.ai.stigmer.agentic.agentexecution.v1 import command_pb2_grpc as agent_command_grpc
@@ -28,14 +39,6 @@ from stigmer_actors._proto.ai.stigmer.agentic.workflowexecution.v1 import io_pb2
 from stigmer_actors._proto.ai.stigmer.agentic.workflowexecution.v1 import query_pb2 as workflow_query
 from stigmer_actors._proto.ai.stigmer.agentic.workflowexecution.v1 import query_pb2_grpc as workflow_query_grpc
 from stigmer_actors._proto.ai.stigmer.agentic.workflowexecution.v1 import spec_pb2 as workflow_spec
-from stigmer_actors._proto.ai.stigmer.actors.v1 import admin_pb2 as admin
-from stigmer_actors._proto.ai.stigmer.actors.v1 import admin_pb2_grpc as admin_grpc
-from stigmer_actors._proto.ai.stigmer.actors.v1 import dispatch_pb2 as dispatch
-from stigmer_actors._proto.ai.stigmer.actors.v1 import dispatch_pb2_grpc as dispatch_grpc
-from stigmer_actors._proto.ai.stigmer.actors.v1 import watch_pb2 as watch
-from stigmer_actors._proto.ai.stigmer.actors.v1 import watch_pb2_grpc as watch_grpc
-from stigmer_actors._proto.ai.stigmer.actors.v1 import workflows_pb2 as workflows
-from stigmer_actors._proto.ai.stigmer.actors.v1 import workflows_pb2_grpc as workflows_grpc
 from stigmer_actors._proto.ai.stigmer.commons.apiresource import io_pb2 as resource_io
 from stigmer_actors._proto.pool import POOL
 
@@ -44,14 +47,31 @@ AgentExecutionStatus = agent_api.AgentExecutionStatus
 WorkflowExecution = workflow_api.WorkflowExecution
 WorkflowExecutionStatus = workflow_api.WorkflowExecutionStatus
 
-Struct = GetMessageClass(POOL.FindMessageTypeByName("google.protobuf.Struct"))
-Value = GetMessageClass(POOL.FindMessageTypeByName("google.protobuf.Value"))
-ListValue = GetMessageClass(POOL.FindMessageTypeByName("google.protobuf.ListValue"))
-Timestamp = GetMessageClass(POOL.FindMessageTypeByName("google.protobuf.Timestamp"))
+# Typed as protobuf's own classes: they have the same fields and helpers, and the generated
+# stubs type our messages' Struct and Timestamp fields that way too.
+Struct = cast("type[struct_pb2.Struct]", GetMessageClass(POOL.FindMessageTypeByName("google.protobuf.Struct")))
+Value = cast("type[struct_pb2.Value]", GetMessageClass(POOL.FindMessageTypeByName("google.protobuf.Value")))
+ListValue = cast(
+    "type[struct_pb2.ListValue]", GetMessageClass(POOL.FindMessageTypeByName("google.protobuf.ListValue"))
+)
+Timestamp = cast(
+    "type[timestamp_pb2.Timestamp]", GetMessageClass(POOL.FindMessageTypeByName("google.protobuf.Timestamp"))
+)
+
+Execution: TypeAlias = Any
+"""An AgentExecution or a WorkflowExecution. ``Any`` rather than their union: the code
+handles both kinds through the fields they share (``metadata``, ``spec``, ``status.phase``,
+...), whose generated types differ per kind (each kind has its own phase enum and spec), so
+the union would need a cast at every use. ``domain.kinds.of_message`` checks the real class."""
+
+ExecutionStatus: TypeAlias = Any
+"""An AgentExecutionStatus or a WorkflowExecutionStatus (``Any`` for the reason above)."""
 
 __all__ = [
     "AgentExecution",
     "AgentExecutionStatus",
+    "Execution",
+    "ExecutionStatus",
     "ListValue",
     "POOL",
     "Struct",

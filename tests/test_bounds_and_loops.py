@@ -19,8 +19,8 @@ from stigmer_actors.client import StigmerClient
 from stigmer_actors.domain import phases
 from stigmer_actors.domain.errors import InvalidArgument
 from stigmer_actors.domain.timeouts import HEARTBEAT_ANNOTATION, PENDING_ANNOTATION
-from stigmer_actors.store.health import StoreHealth
 from stigmer_actors.store.base import Terms, Write
+from stigmer_actors.store.health import StoreHealth
 from stigmer_actors.store.rocks import RocksStore
 from tests.conftest import agent
 from tests.daemon import Daemon

@@ -95,7 +95,7 @@ def test_sigterm_with_100_open_streams_exits_cleanly_and_keeps_acked_updates(dat
     client = StigmerClient(daemon.address)
     eid = client.create_agent("m", session_id="s").metadata.id
 
-    def raw_watch():  # noqa: ANN202  (the server's side of a stream: no resuming client on top)
+    def raw_watch():  # the server's side of a stream: no resuming client on top
         stub = wire.agent_query_grpc.AgentExecutionQueryControllerStub(client._watch_channel)
         return stub.subscribe(wire.agent_io.AgentExecutionId(value=eid))
 
@@ -104,7 +104,7 @@ def test_sigterm_with_100_open_streams_exits_cleanly_and_keeps_acked_updates(dat
         next(stream)
     outcomes: list[str] = []
 
-    def read(stream) -> None:  # noqa: ANN001
+    def read(stream) -> None:
         try:
             for _ in stream:
                 pass

@@ -17,7 +17,7 @@ from tests.test_list_watch import ADDED, DELETED, MODIFIED, Reader
 pytestmark = pytest.mark.timeout(120)
 
 
-def status(phase: int = phases.UNSPECIFIED, error: str = ""):  # noqa: ANN201
+def status(phase: int = phases.UNSPECIFIED, error: str = ""):
     from stigmer_actors import wire
 
     return wire.AgentExecutionStatus(phase=phase, error=error)

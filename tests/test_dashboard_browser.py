@@ -36,20 +36,20 @@ def dashboard(tmp_path_factory):
         assert daemon.terminate() == 0
 
 
-def _open_live(browser, url: str) -> None:  # noqa: ANN001
+def _open_live(browser, url: str) -> None:
     browser.get(url)
     WebDriverWait(browser, WAIT).until(lambda d: d.find_element(By.ID, "live-status").text == "live")
     browser.execute_script("window.notReloaded = true;")
 
 
-def _text(browser, css: str) -> str | None:  # noqa: ANN001
+def _text(browser, css: str) -> str | None:
     """The element's text read in one step in the page (live updates replace elements, so a
     reference taken first could be stale by the time its text is read); None if absent."""
     return browser.execute_script(
         "const e = document.querySelector(arguments[0]); return e ? e.innerText : null;", css)
 
 
-def _not_reloaded(browser) -> bool:  # noqa: ANN001
+def _not_reloaded(browser) -> bool:
     return browser.execute_script("return window.notReloaded === true;")
 
 

@@ -35,7 +35,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 
 
 @pytest.fixture
-def keyed(data_dir: Path, tmp_path: Path):  # noqa: ANN201
+def keyed(data_dir: Path, tmp_path: Path):
     path = tmp_path / "api-keys"
     viewer = keys.create(path, "eyes", "viewer")[1]
     engine = Engine(data_dir, pending_timeout=0, heartbeat_timeout=0)

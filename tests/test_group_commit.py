@@ -19,6 +19,7 @@ import pytest
 
 from stigmer_actors import Engine, errors, wire
 from stigmer_actors.domain import phases, transitions
+from stigmer_actors.observability import Metrics
 from stigmer_actors.store.group_commit import GroupCommit
 from tests.conftest import agent
 
@@ -257,3 +258,33 @@ def test_a_group_whose_last_change_is_refused_writes_the_ones_before(engine: Eng
     assert first.status.version == 2 and kept.status.version == 3
     assert isinstance(refused, errors.NotFound)
     assert engine.get(eid) == kept
+
+
+@pytest.mark.parametrize("durability", ["wal", "sync"])
+def test_a_refused_last_change_after_a_phase_change_leaves_the_actor_working(
+    data_dir: Path, durability: str
+) -> None:
+    """The bookkeeping after a group's write (metrics per change, the dispatcher told of the
+    new phase) reads only the group's accepted changes: a refused one last in the group, after
+    one that moved the phase, must not fail the actor (which would drop its watchers)."""
+    with Engine(data_dir, durability=durability, pending_timeout=0, heartbeat_timeout=0,
+                metrics=Metrics()) as engine:
+        eid = engine.create(agent()).metadata.id
+        watch = engine.subscribe(eid)
+        assert watch.get(timeout=5).status.version == 1
+        held = HeldWrites(engine)
+        burst = [
+            wire.AgentExecutionStatus(phase=phases.IN_PROGRESS),  # the phase moves: reshaped
+            wire.WorkflowExecutionStatus(error="wrong kind"),  # refused, last in the group
+        ]
+        first, moved, refused, writes = _queue_behind_a_held_write(engine, eid, held, burst)
+        assert writes == 2
+        assert moved.status.version == 3 and moved.status.phase == phases.IN_PROGRESS
+        assert isinstance(refused, errors.NotFound)
+        after = engine.update_status(eid, wire.AgentExecutionStatus(error="after"))
+        assert after.status.version == 4
+        seen = [watch.get(timeout=5).status.version]
+        while seen[-1] < 4:  # the watcher hears of the change after the group
+            seen.append(watch.get(timeout=5).status.version)
+        assert seen == sorted(set(seen))
+        watch.close()

@@ -24,7 +24,7 @@ WAIT = 15.0  # seconds for "eventually" on a loaded machine
 class Reader:
     """Reads a stream in its own thread, so a test can wait for events with a deadline."""
 
-    def __init__(self, stream) -> None:  # noqa: ANN001
+    def __init__(self, stream) -> None:
         self.stream = stream
         self.events: list = []
         self.error: grpc.RpcError | None = None
@@ -42,7 +42,7 @@ class Reader:
                 self.error = error
                 self._cond.notify_all()
 
-    def wait(self, predicate, timeout: float = WAIT) -> list:  # noqa: ANN001
+    def wait(self, predicate, timeout: float = WAIT) -> list:
         with self._cond:
             assert self._cond.wait_for(lambda: predicate(self.events) or self.error is not None, timeout), (
                 f"timed out; got {[(e.type, e.summary.id, e.summary.version) for e in self.events]}")
@@ -63,7 +63,7 @@ def synced(events: list) -> bool:
     return any(e.initial_list_done for e in events)
 
 
-def status(phase: int = 0, **fields):  # noqa: ANN003, ANN201
+def status(phase: int = 0, **fields):
     return wire.AgentExecutionStatus(phase=phase, **fields)
 
 
@@ -138,7 +138,7 @@ def test_filters_kind_phase_session_workflow_tags(served) -> None:
     w2 = client.create_workflow(workflow_instance_id="wfi-b").metadata.id
     client.update_status(a2, status(phases.IN_PROGRESS))
 
-    def listed(**query) -> set[str]:  # noqa: ANN003
+    def listed(**query) -> set[str]:
         reader = Reader(client.watch_executions(**query))
         events = reader.wait(synced)
         reader.stream.cancel()

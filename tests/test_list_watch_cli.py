@@ -72,7 +72,7 @@ class Proxy:
         self.cut()
 
 
-def _lines(stream, into: queue.Queue) -> None:  # noqa: ANN001
+def _lines(stream, into: queue.Queue) -> None:
     for line in stream:
         into.put(line.rstrip("\n"))
 

@@ -223,7 +223,7 @@ def test_http_nodes_to_refused_hosts_fail_and_never_connect(
 class _Handler(BaseHTTPRequestHandler):
     redirect_to = ""
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:  # http.server's name
         if self.path == "/redirect":
             self.send_response(302)
             self.send_header("Location", _Handler.redirect_to)
@@ -336,7 +336,7 @@ def test_http_hosts_entries() -> None:
     assert HttpHosts().refusal("example.org", [_ip("93.184.215.14")]) is None  # public: the default allows it
 
 
-def _ip(text: str):  # noqa: ANN202
+def _ip(text: str):
     import ipaddress
 
     return ipaddress.ip_address(text)

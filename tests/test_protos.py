@@ -14,8 +14,8 @@ from google.protobuf import descriptor_pb2, descriptor_pool, json_format
 from google.protobuf.internal import api_implementation
 
 from stigmer_actors import wire
-from tools import generate_protos as generate
 from stigmer_actors._proto.pool import POOL
+from tools import generate_protos as generate
 
 COMPILED = generate.compile_descriptors()
 OURS = sorted(name for name in COMPILED if name.startswith("ai/"))

@@ -223,7 +223,7 @@ def test_a_stalled_caller_holds_only_its_own_actor(pool: Pool) -> None:
     caller.join(5)
 
 
-def _eventually(check, timeout: float = 10.0) -> bool:  # noqa: ANN001
+def _eventually(check, timeout: float = 10.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():

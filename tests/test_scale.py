@@ -55,11 +55,11 @@ def test_100k_live_executions_10k_watched_take_bounded_threads_then_memory_comes
     before = {t.ident for t in threading.enumerate()}
     sampler = ThreadSampler()
     with Engine(data_dir, idle_timeout=600, pending_timeout=0) as engine:
-        def each(work, k: int) -> None:  # noqa: ANN001
+        def each(work, k: int) -> None:
             for i in range(k, COUNT, WRITERS):
                 work(i)
 
-        def run(work) -> float:  # noqa: ANN001
+        def run(work) -> float:
             t0 = time.perf_counter()
             threads = [threading.Thread(target=each, args=(work, k)) for k in range(WRITERS)]
             for t in threads:

@@ -329,15 +329,15 @@ class UpstreamStyleAuth(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClient
         return _Details(details.method, details.timeout, metadata, details.credentials,
                         details.wait_for_ready, details.compression)
 
-    def intercept_unary_unary(self, continuation, details, request):  # noqa: ANN001, ANN201
+    def intercept_unary_unary(self, continuation, details, request):
         return continuation(self._with_key(details), request)
 
-    def intercept_unary_stream(self, continuation, details, request):  # noqa: ANN001, ANN201
+    def intercept_unary_stream(self, continuation, details, request):
         return continuation(self._with_key(details), request)
 
 
 class _Details(grpc.ClientCallDetails):
-    def __init__(self, method, timeout, metadata, credentials, wait_for_ready, compression) -> None:  # noqa: ANN001
+    def __init__(self, method, timeout, metadata, credentials, wait_for_ready, compression) -> None:
         self.method, self.timeout, self.metadata = method, timeout, metadata
         self.credentials, self.wait_for_ready, self.compression = credentials, wait_for_ready, compression
 

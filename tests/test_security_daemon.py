@@ -35,7 +35,7 @@ def stats_code(address: str, key: str) -> grpc.StatusCode:
     return grpc.StatusCode.OK
 
 
-def eventually(check, want: grpc.StatusCode, seconds: float = 20.0) -> grpc.StatusCode:  # noqa: ANN001
+def eventually(check, want: grpc.StatusCode, seconds: float = 20.0) -> grpc.StatusCode:
     """Poll ``check()`` until it gives ``want`` or the deadline passes; the last result."""
     deadline = time.monotonic() + seconds
     while (got := check()) != want and time.monotonic() < deadline:

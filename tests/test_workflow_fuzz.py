@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from stigmer_actors.runner import expressions
 from stigmer_actors.runner.compiler import WorkflowInvalid, compile_workflow
-from stigmer_actors.runner.policy import PythonModules
 from stigmer_actors.runner.ir import NODE_TYPES
+from stigmer_actors.runner.policy import PythonModules
 from stigmer_actors.runner.source import DefinitionError, load
 
 FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
+
 import grpc
 import pytest
 

@@ -22,14 +22,14 @@ from tests.test_workflow_runs import COMPLETED, FAILED, Daemon, check_after, che
 class _Tickets(BaseHTTPRequestHandler):
     posted: list[dict] = []
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:  # http.server's name
         if self.path.startswith("/tickets/"):
             ticket = self.path.rsplit("/", 1)[1]
             self._reply(200, {"id": ticket, "severity": "high" if ticket == "7" else "low"})
         else:
             self._reply(500, {"error": "the ticket store is down"})
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         _Tickets.posted.append({"body": body, "auth": self.headers.get("X-Token")})
         self._reply(201, {"accepted": body})

@@ -28,7 +28,8 @@ def stop_runner(runner: subprocess.Popen, tmp_path: Path) -> None:
         code = runner.wait(20)
     except subprocess.TimeoutExpired:
         runner.kill()
-        raise AssertionError("runner did not stop on SIGTERM:\n" + (tmp_path / "runner.log").read_text()[-6000:])
+        raise AssertionError("runner did not stop on SIGTERM:\n"
+                             + (tmp_path / "runner.log").read_text()[-6000:]) from None
     assert code == 0, (tmp_path / "runner.log").read_text()[-6000:]
 
 WORKFLOW = """

@@ -7,7 +7,7 @@ import threading
 NOT_CALLABLE = 42
 
 
-def echo(input: dict, ctx: object) -> dict:  # noqa: A002 - the node interface's name
+def echo(input: dict, ctx: object) -> dict:  # the node interface's name
     return dict(input)
 
 
@@ -27,18 +27,18 @@ def wait_for_call(node_text: str, timeout: float = 10.0) -> bool:
         return _ENDED.wait_for(lambda: any(node_text in c[1] for c in CALLS), timeout)
 
 
-def record(input: dict, ctx) -> dict:  # noqa: A002, ANN001
+def record(input: dict, ctx) -> dict:
     CALLS.append((ctx.run_id, ctx.node, ctx.iteration, ctx.attempt))
     return {"node": ctx.node, "iteration": ctx.iteration}
 
 
-def count(input: dict, ctx) -> dict:  # noqa: A002, ANN001
+def count(input: dict, ctx) -> dict:
     """A loop body: its output ``count`` is the iteration + 1."""
     CALLS.append((ctx.run_id, ctx.node, ctx.iteration, ctx.attempt))
     return {"count": ctx.iteration + 1}
 
 
-def flaky(input: dict, ctx) -> dict:  # noqa: A002, ANN001
+def flaky(input: dict, ctx) -> dict:
     """Fails on attempts before ``succeed_on`` (a parameter of the node)."""
     CALLS.append((ctx.run_id, ctx.node, ctx.iteration, ctx.attempt))
     if ctx.attempt < int(input["succeed_on"]):
@@ -46,16 +46,16 @@ def flaky(input: dict, ctx) -> dict:  # noqa: A002, ANN001
     return {"attempt": ctx.attempt}
 
 
-def big(input: dict, ctx) -> dict:  # noqa: A002, ANN001
+def big(input: dict, ctx) -> dict:
     """An output of ``size`` characters (a status too big for a server's message limit)."""
     return {"blob": "x" * int(input["size"])}
 
 
-def fail(input: dict, ctx) -> dict:  # noqa: A002, ANN001
+def fail(input: dict, ctx) -> dict:
     raise RuntimeError("the disk is full")
 
 
-def block(input: dict, ctx) -> dict:  # noqa: A002, ANN001
+def block(input: dict, ctx) -> dict:
     """Runs until cancelled (records that it was), or 30 s."""
     CALLS.append((ctx.run_id, ctx.node, ctx.iteration, ctx.attempt))
     cancelled = ctx.cancelled.wait(30)
@@ -65,7 +65,7 @@ def block(input: dict, ctx) -> dict:  # noqa: A002, ANN001
     return {}
 
 
-def append_line(input: dict, ctx) -> dict:  # noqa: A002, ANN001
+def append_line(input: dict, ctx) -> dict:
     """Crash test: append this node's id to the file named by the run input ``log``."""
     with open(input["log"], "a") as f:
         f.write(f"{ctx.node}\n")
@@ -73,5 +73,5 @@ def append_line(input: dict, ctx) -> dict:  # noqa: A002, ANN001
     return {"node": ctx.node}
 
 
-def not_a_dict(input: dict, ctx) -> list:  # noqa: A002, ANN001
+def not_a_dict(input: dict, ctx) -> list:
     return [1, 2]

@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import itertools
 import queue
-from collections.abc import Callable
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from loguru import logger
 
-from stigmer_actors.runtime import Pool, PooledActor
 from stigmer_actors.domain import phases
 from stigmer_actors.domain.kinds import KINDS, Kind
+from stigmer_actors.runtime import Pool, PooledActor
 
 _keys = itertools.count(1)
 GONE = phases.UNSPECIFIED
@@ -38,7 +38,7 @@ class RunnerSlot:
     runner_id: str
     kind: Kind
     capacity: int
-    inbox: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)
+    inbox: queue.SimpleQueue[str | None] = field(default_factory=queue.SimpleQueue)
     key: int = field(default_factory=lambda: next(_keys))
     holding: set[str] = field(default_factory=set)
     claimed: int = 0

@@ -36,16 +36,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from google.protobuf.message import Message
 from loguru import logger
 from pykka import ActorRef
 from pykka._envelope import Envelope
 
-from stigmer_actors.actors.dispatch import GONE, PhaseChanged, workflow_id_of
+from stigmer_actors.actors.dispatch import GONE, DispatchActor, PhaseChanged, workflow_id_of
 from stigmer_actors.actors.watchdog import Arm, Disarm
 from stigmer_actors.actors.watchers import Watchers
-from stigmer_actors.feed import ChangeFeed
-from stigmer_actors.logs import debugging
 from stigmer_actors.domain import phases
 from stigmer_actors.domain.clock import now_iso
 from stigmer_actors.domain.errors import (
@@ -59,6 +56,8 @@ from stigmer_actors.domain.kinds import BY_TAG, Kind
 from stigmer_actors.domain.sizes import check_state_size
 from stigmer_actors.domain.timeouts import PENDING, Timeouts, deadline, failure_message
 from stigmer_actors.domain.transitions import apply_status, apply_update, created
+from stigmer_actors.feed import ChangeFeed
+from stigmer_actors.logs import debugging
 from stigmer_actors.messages import (
     CHANGES,
     CatchUp,
@@ -74,9 +73,9 @@ from stigmer_actors.messages import (
 )
 from stigmer_actors.observability import Metrics
 from stigmer_actors.runtime import Pool, PooledActor
+from stigmer_actors.store.base import Conflict, Store, Terms, Write, terms_of
 from stigmer_actors.store.group_commit import GATHER_YIELDS
-from stigmer_actors.store.base import Conflict, Terms, Write, terms_of
-from stigmer_actors.store.rocks import RocksStore
+from stigmer_actors.wire import Execution
 
 _CHANGE_TYPES = frozenset(CHANGES)
 GATHER_LIMIT = 256
@@ -91,10 +90,11 @@ def _is_change(message: Any) -> bool:
 class Parts:
     """What every ExecutionActor of one engine shares (one reference per actor, not six)."""
 
-    store: RocksStore
+    store: Store
     pool: Pool
-    watchdog: ActorRef
-    dispatcher: ActorRef
+    watchdog: ActorRef[Any]
+    """A WatchdogActor, or a cluster's DeadlineWriter."""
+    dispatcher: ActorRef[DispatchActor]
     timeouts: Timeouts
     metrics: Metrics | None
     watchers_changed: Callable[[int], None]
@@ -257,7 +257,7 @@ class ExecutionActor(PooledActor):
                 _reply(envelope, outcome)
             if applied.changed:
                 assert applied.execution is not None
-                self._after_change(applied.execution, applied.outcomes, watchers, applied.reshaped,
+                self._after_change(applied.execution, changes, watchers, applied.reshaped,
                                    (started, loaded_at, merged_at, persisted_at, fanned_at))
             return
 
@@ -267,7 +267,7 @@ class ExecutionActor(PooledActor):
         its error. Under ``sync`` (``gather``), take in the changes queued meanwhile too."""
         kind = base.kind if base is not None else None
         data = base.data if base is not None else None
-        working: Message | None = None  # the execution being changed, parsed once per group
+        working: Execution | None = None  # the execution being changed, parsed once per group
         outcomes: list[Snapshot | EngineError | None] = []
         changed = 0
         reshaped = base is None  # spec, metadata or phase changed: indexes and timers may move
@@ -326,7 +326,7 @@ class ExecutionActor(PooledActor):
         return len(group) > before
 
     def _change(self, message: Any, kind: Kind | None,
-                current: Message | None) -> tuple[Kind, Message] | None:
+                current: Execution | None) -> tuple[Kind, Execution] | None:
         """One change on ``current`` (changed in place): (kind, execution), or None."""
         if isinstance(message, UpdateStatus):
             current = self._existing(message.kind, kind, current)
@@ -345,13 +345,13 @@ class ExecutionActor(PooledActor):
             return None  # deleted meanwhile
         return self._expire(kind, current, message.reason)
 
-    def _existing(self, wanted: Kind | None, kind: Kind | None, current: Message | None) -> Message:
+    def _existing(self, wanted: Kind | None, kind: Kind | None, current: Execution | None) -> Execution:
         if current is None or (wanted is not None and wanted is not kind):
             what = f"{wanted.name} execution" if wanted else "execution"
             raise NotFound(f"{what} {self._id} does not exist")
         return current
 
-    def _expire(self, kind: Kind, current: Message, reason: str) -> tuple[Kind, Message] | None:
+    def _expire(self, kind: Kind, current: Execution, reason: str) -> tuple[Kind, Execution] | None:
         """A deadline passed: fail the execution if it is really still due, else re-arm."""
         parts = self._parts
         due = deadline(current, parts.timeouts)
@@ -401,7 +401,7 @@ class ExecutionActor(PooledActor):
         self._snapshot = Snapshot(kind, self._id, execution.status.version,
                                   execution.status.phase, data)
 
-    def _after_change(self, execution: Message, changes: list[Snapshot], watchers: int,
+    def _after_change(self, execution: Execution, changes: list[Snapshot], watchers: int,
                       reshaped: bool, marks: tuple[float, ...]) -> None:
         """Metrics, one DEBUG line per group, the watchdog and the dispatcher."""
         parts = self._parts
@@ -431,7 +431,7 @@ class ExecutionActor(PooledActor):
             kind = changes[-1].kind
             parts.dispatcher.tell(PhaseChanged(self._id, kind, phase, workflow_id_of(execution)))
 
-    def _arm(self, execution: Message) -> None:
+    def _arm(self, execution: Execution) -> None:
         """Tell the watchdog when this execution's timer changes (phase or timeout), not per update."""
         due = deadline(execution, self._parts.timeouts)
         armed = (due.reason, due.timeout) if due else None
@@ -561,7 +561,7 @@ class _Applied:
     changed: int
     reshaped: bool
     kind: Kind | None
-    execution: Message | None
+    execution: Execution | None
     data: bytes | None
 
 

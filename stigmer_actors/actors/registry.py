@@ -21,6 +21,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from loguru import logger
@@ -119,7 +120,7 @@ class ExecutionRegistry:
         candidates = [a for a in list(self._actors.values()) if a.idle_since(cutoff)]
         evicted = 0
         for actor in candidates:
-            if actor.actor_inbox.retire(lambda a=actor: a.idle_since(cutoff)):
+            if actor.actor_inbox.retire(partial(actor.idle_since, cutoff)):
                 evicted += 1
                 self._discard_quietly(actor)
         if evicted:

@@ -8,7 +8,6 @@ import sys
 from typing import Any
 
 from google.protobuf import json_format
-from google.protobuf.message import Message
 
 from stigmer_actors import wire
 from stigmer_actors.cli import enums, list_watch
@@ -20,7 +19,7 @@ from stigmer_actors.client import StigmerClient
 from stigmer_actors.domain import kinds, phases
 from stigmer_actors.domain.clock import now_iso
 
-PHASE_ENUM = wire.AgentExecutionStatus.DESCRIPTOR.fields_by_name["phase"].enum_type
+PHASE_ENUM = wire.agent_enum.ExecutionPhase.DESCRIPTOR
 """ExecutionPhase (both kinds share it)."""
 
 
@@ -87,7 +86,7 @@ def add_parsers(
     c.set_defaults(run=run_cancel)
 
 
-def _print(args: argparse.Namespace, execution: Message, long: bool = False) -> None:
+def _print(args: argparse.Namespace, execution: wire.Execution, long: bool = False) -> None:
     print(as_json(execution) if args.json else (details if long else summary)(execution))
 
 
@@ -176,14 +175,14 @@ def run_runners(args: argparse.Namespace, client: StigmerClient) -> int:
     print(f"{len(listing.runners)} runners connected; waiting for a runner: {queued}")
     if listing.supervised:
         print("supervised by the daemon:")
-        for r in listing.supervised:
-            print(f"  {supervised_text(r)}  ({r.command})")
-            if r.state != wire.dispatch.RUNNER_RUNNING and r.last_stderr:
-                print(f"    last output: {r.last_stderr[-1]}")
+        for s in listing.supervised:
+            print(f"  {supervised_text(s)}  ({s.command})")
+            if s.state != wire.dispatch.RUNNER_RUNNING and s.last_stderr:
+                print(f"    last output: {s.last_stderr[-1]}")
     return 0
 
 
-def supervised_text(r) -> str:  # noqa: ANN001
+def supervised_text(r: wire.dispatch.SupervisedRunner) -> str:
     """One supervised runner: name, kind, state, pid, restarts, last exit, uptime."""
     state = wire.dispatch.RunnerState.Name(r.state).removeprefix("RUNNER_").replace("_", " ").lower()
     kind = "agent" if r.kind == wire.dispatch.AGENT else "workflow"

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from google.protobuf import json_format
-from google.protobuf.message import Message
 
+from stigmer_actors import wire
 from stigmer_actors.cli import enums
 from stigmer_actors.cli.boundary import UsageError
 from stigmer_actors.domain.kinds import Kind
@@ -25,7 +25,7 @@ def read_file(path: Path) -> str:
         raise UsageError(f"cannot read {path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
 
 
-def read_status(text: str, kind: Kind) -> Message:
+def read_status(text: str, kind: Kind) -> wire.ExecutionStatus:
     """``--status``: the status fields to merge, as proto3 JSON (``-``: read from stdin).
 
     Enum values may be named in either form (``IN_PROGRESS`` or ``EXECUTION_IN_PROGRESS``,

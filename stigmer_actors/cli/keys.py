@@ -15,7 +15,7 @@ from stigmer_actors.security.errors import SecurityFileError
 from stigmer_actors.security.roles import NAMES
 
 
-def add_parser(commands: argparse._SubParsersAction) -> None:
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     k = commands.add_parser("keys", help="API keys: create, list, revoke")
     what = k.add_subparsers(dest="action", required=True)
     file = argparse.ArgumentParser(add_help=False)

@@ -19,7 +19,6 @@ import time
 
 import grpc
 from google.protobuf import json_format
-from google.protobuf.message import Message
 
 from stigmer_actors import wire
 from stigmer_actors.client import StigmerClient
@@ -32,7 +31,7 @@ BACKOFF = (0.1, 2.0)
 _TYPE_NAMES = {v: k for k, v in wire.watch.WatchEventType.items()}
 
 
-def line(event: Message) -> str:
+def line(event: wire.watch.ExecutionEvent) -> str:
     s = event.summary
     kind = "agent" if s.kind == wire.dispatch.AGENT else "workflow"
     phase = phases.name(s.phase).removeprefix("EXECUTION_")

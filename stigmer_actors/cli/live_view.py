@@ -7,16 +7,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from google.protobuf.message import Message
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from stigmer_actors import wire
 from stigmer_actors.domain import phases
 
 
-def show(states: Iterable[Message]) -> None:
+def show(states: Iterable[wire.Execution]) -> None:
     """Redraw each state in place until ``states`` ends. Lines printed to stderr meanwhile
     (``watch``'s reconnect notes) appear above the view."""
     with Live(console=Console(), auto_refresh=False) as live:

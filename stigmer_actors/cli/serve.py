@@ -15,8 +15,9 @@ import shutil
 import signal
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from loguru import logger
 
@@ -34,11 +35,11 @@ from stigmer_actors.cli.startup import (
     unguarded_refusal,
 )
 from stigmer_actors.client.credentials import Credentials
+from stigmer_actors.contract import DEFAULT_ADDRESS
 from stigmer_actors.domain.errors import Unavailable
 from stigmer_actors.domain.timeouts import MAX_TIMEOUT_SECONDS, Timeouts
 from stigmer_actors.engine import Engine
 from stigmer_actors.grpc_edge.server import (
-    DEFAULT_ADDRESS,
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_MESSAGE_BYTES,
     DEFAULT_MAX_STREAMS,
@@ -60,7 +61,10 @@ from stigmer_actors.supervisor.spec import check_runners
 from stigmer_actors.supervisor.supervisor import DEFAULT_GRACE, MAX_GRACE
 
 if TYPE_CHECKING:
+    from stigmer_actors.store.postgres.store import PostgresStore
     from stigmer_actors.web.server import WebServer
+
+T = TypeVar("T")
 
 
 def default_data_dir() -> Path:
@@ -76,9 +80,9 @@ MAX_WORKERS = 256
 _SECONDS = bounded(float, 0, MAX_TIMEOUT_SECONDS, " seconds (30 days)")
 
 
-def _listed(parse):  # noqa: ANN001, ANN202
+def _listed(parse: Callable[[str], T]) -> Callable[[str], T]:
     """An argparse ``type`` for a comma-separated list (a refusal is one usage line, exit 2)."""
-    def checked(text: str):  # noqa: ANN202
+    def checked(text: str) -> T:
         try:
             return parse(text)
         except ValueError as error:
@@ -89,7 +93,8 @@ def _listed(parse):  # noqa: ANN001, ANN202
 def add_runner_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=bounded(int, 1, MAX_WORKERS), default=DEFAULT_WORKERS,
                    help=f"worker threads for python/http/wait/agent nodes (1 to {MAX_WORKERS})")
-    p.add_argument("--inactivity-timeout", type=bounded(float, 0, MAX_TIMEOUT_SECONDS, " seconds (30 days)", above=True),
+    p.add_argument("--inactivity-timeout",
+                   type=bounded(float, 0, MAX_TIMEOUT_SECONDS, " seconds (30 days)", above=True),
                    default=DEFAULT_INACTIVITY_TIMEOUT, metavar="SECONDS",
                    help="fail a run that makes no progress for this long")
     p.add_argument("--python-modules", type=_listed(PythonModules.parse), default=PythonModules(),
@@ -105,7 +110,7 @@ def node_policy(args: argparse.Namespace) -> NodePolicy:
     return NodePolicy(args.python_modules, args.http_hosts)
 
 
-def add_parser(commands: argparse._SubParsersAction) -> None:
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = commands.add_parser("serve", help="run the execution-status daemon")
     p.add_argument("--address", type=listen_address, default=DEFAULT_ADDRESS, help="HOST:PORT to listen on")
     p.add_argument("--data-dir", type=Path, default=None,
@@ -172,7 +177,8 @@ def _runner_spec(text: str) -> RunnerSpec:
 class _AddRunner(argparse.Action):
     """Appends a ``--runner``, refusing a NAME given twice (one usage line, exit 2)."""
 
-    def __call__(self, parser, namespace, values, option_string=None):  # noqa: ANN001, ANN204
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
         specs = [*getattr(namespace, self.dest), values]
         try:
             check_runners(specs)
@@ -238,13 +244,14 @@ def run(args: argparse.Namespace) -> int:
     logger.debug("at most {count} client connections", count=max_connections)
     supervisor = Supervisor(args.runner, RestartPolicy(args.runner_backoff), args.runner_grace)
     try:
+        metrics = Metrics()
         engine = Engine(
             data_dir,
             store=args.store,
             durability=args.durability,
             pending_timeout=args.pending_timeout,
             heartbeat_timeout=args.heartbeat_timeout,
-            metrics=Metrics(),
+            metrics=metrics,
             no_runner_reason=supervisor.no_runner_reason,
             python_modules=args.python_modules.allowed,
             cluster_lease=args.cluster_lease,
@@ -267,7 +274,7 @@ def run(args: argparse.Namespace) -> int:
                             local_socket=str(local / "runner.sock") if local else None).start()
         started.append(server)
         if args.metrics_address:
-            endpoint = MetricsEndpoint(args.metrics_address, engine.core.metrics)
+            endpoint = MetricsEndpoint(args.metrics_address, metrics)
             started.append(endpoint)
             logger.info("metrics at {url}", url=endpoint.url)
         if args.http_address:
@@ -306,7 +313,7 @@ def run(args: argparse.Namespace) -> int:
                     address=server.address, data_dir=str(data_dir), durability=args.durability)
     else:
         logger.info("listening on {address}, data in PostgreSQL {store}, node {node}",
-                    address=server.address, store=redact(args.store), node=engine.store.node)
+                    address=server.address, store=redact(args.store), node=cast("PostgresStore", engine.store).node)
     while not stop.wait(STOP_POLL):
         pass
     supervisor.stop()  # first, while the server still takes the runners' last reports

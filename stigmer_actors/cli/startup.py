@@ -13,7 +13,6 @@ do, and an exit code per sort of problem, so a supervisor can tell them apart.
 
 from __future__ import annotations
 
-import argparse
 import ipaddress
 import os
 import resource
@@ -101,7 +100,7 @@ def is_loopback(address: str) -> bool:
         infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
         return False  # grpc will refuse it; this check need not say why
-    return all(ipaddress.ip_address(info[4][0].split("%", 1)[0]).is_loopback for info in infos)
+    return all(ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]).is_loopback for info in infos)
 
 
 def unguarded_refusal(address: str) -> str:

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator
 import grpc
 from google.protobuf.message import Message
 
+from stigmer_actors import wire
 from stigmer_actors.cli import exits
 from stigmer_actors.cli.boundary import MAYBE_AWAY, Unreachable, cause_of
 from stigmer_actors.cli.output import as_json, summary
@@ -68,7 +69,7 @@ def follow(client: StigmerClient, execution_id: str, as_json_lines: bool,
     return EXIT_CODES[states.last.status.phase]
 
 
-def _live(states: Iterable[Message]) -> bool:
+def _live(states: Iterable[wire.Execution]) -> bool:
     """Show ``states`` in the rich view; False, having shown nothing, without rich."""
     try:
         from stigmer_actors.cli import live_view
@@ -80,7 +81,7 @@ def _live(states: Iterable[Message]) -> bool:
     return True
 
 
-def _print_lines(states: Iterable[Message], as_json_lines: bool) -> None:
+def _print_lines(states: Iterable[wire.Execution], as_json_lines: bool) -> None:
     shown: dict[str, object] = {}
     for state in states:
         print(as_json(state) if as_json_lines else summary(state) + _changes(state, shown), flush=True)
@@ -96,11 +97,11 @@ class Follow:
         self.client = client
         self.execution_id = execution_id
         self.reconnect_for = reconnect_for
-        self.last: Message | None = None
+        self.last: wire.Execution | None = None
         self.deleted = False
 
-    def __iter__(self) -> Iterator[Message]:
-        stream: Iterator[Message] | None = self.client.watch(self.execution_id)
+    def __iter__(self) -> Iterator[wire.Execution]:
+        stream: Iterator[wire.Execution] | None = self.client.watch(self.execution_id)
         resumed_at: int | None = None
         while stream is not None:
             lost: grpc.RpcError | None = None
@@ -120,7 +121,7 @@ class Follow:
             stream = self._resubscribe(lost)
             resumed_at = None if self.last is None else self.last.status.version
 
-    def _resubscribe(self, lost: grpc.RpcError | None) -> Iterator[Message] | None:
+    def _resubscribe(self, lost: grpc.RpcError | None) -> Iterator[wire.Execution] | None:
         """A new stream, or None once the execution is found deleted."""
         deadline = time.monotonic() + self.reconnect_for
         pause = RETRY_PAUSE[0]
@@ -155,7 +156,7 @@ class Follow:
             pause = min(pause * 2, RETRY_PAUSE[1])
 
 
-def _changes(execution: Message, shown: dict[str, object]) -> str:
+def _changes(execution: wire.Execution, shown: dict[str, object]) -> str:
     """Lines for what changed since the last state printed: workflow tasks whose status
     changed; an agent's new messages, and tool calls and todos whose status changed."""
     s = execution.status
@@ -186,4 +187,5 @@ def _changed(shown: dict[str, object], key: str, value: object) -> bool:
 
 def _enum(message: Message, field: str, prefix: str) -> str:
     descriptor = message.DESCRIPTOR.fields_by_name[field].enum_type
+    assert descriptor is not None, f"{field} is not an enum field"
     return descriptor.values_by_number[getattr(message, field)].name.removeprefix(prefix)

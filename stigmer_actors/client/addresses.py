@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import socket
 
-ROUND_ROBIN = [("grpc.lb_policy_name", "round_robin")]
+ROUND_ROBIN: list[tuple[str, object]] = [("grpc.lb_policy_name", "round_robin")]
 
 
 def channel_target(address: str) -> tuple[str, list[tuple[str, object]]]:

@@ -9,12 +9,13 @@ default the key is ``$STIGMER_API_KEY`` when set, over a plain channel.
 
 from __future__ import annotations
 
+import builtins
 import queue
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, cast
 
 import grpc
-from google.protobuf.message import Message
 
 from stigmer_actors import wire
 from stigmer_actors.client.credentials import Credentials
@@ -25,7 +26,7 @@ from stigmer_actors.domain.kinds import AGENT, Kind
 from stigmer_actors.domain.page import Page
 
 _WIRE = {AGENT: AGENT_WIRE, kinds.WORKFLOW: WORKFLOW_WIRE}
-_QUERY_STUBS = {
+_QUERY_STUBS: dict[Kind, Callable[[grpc.Channel], Any]] = {  # generated, untyped
     AGENT: wire.agent_query_grpc.AgentExecutionQueryControllerStub,
     kinds.WORKFLOW: wire.workflow_query_grpc.WorkflowExecutionQueryControllerStub,
 }
@@ -52,7 +53,8 @@ class StigmerClient:
         self._watch_channel = self.credentials.channel(address, WATCH_CHANNEL_OPTIONS)
         """Subscribe streams only (it connects on the first): unary calls keep grpc's
         read-ahead on their own connection (large responses need it on slow links)."""
-        self._command = {
+        # The generated stubs are untyped: their methods are Any.
+        self._command: dict[Kind, Any] = {
             AGENT: wire.agent_command_grpc.AgentExecutionCommandControllerStub(self._channel),
             kinds.WORKFLOW: wire.workflow_command_grpc.WorkflowExecutionCommandControllerStub(
                 self._channel
@@ -61,16 +63,16 @@ class StigmerClient:
         self._dispatch = wire.dispatch_grpc.RunnerDispatchStub(self._channel)
         self._admin = wire.admin_grpc.AdminStub(self._channel)
         self._definitions = wire.workflows_grpc.WorkflowDefinitionsStub(self._channel)
-        self._query = {kind: stub(self._channel) for kind, stub in _QUERY_STUBS.items()}
+        self._query: dict[Kind, Any] = {kind: stub(self._channel) for kind, stub in _QUERY_STUBS.items()}
         self._watch = wire.watch_grpc.ExecutionWatchStub(self._watch_channel)
 
-    def create(self, execution: Message) -> Message:
+    def create(self, execution: wire.Execution) -> wire.Execution:
         kind = kinds.of_message(execution)
         return self._command[kind].create(execution, timeout=self.timeout)
 
     def create_agent(
         self, message: str, *, agent_id: str = "", session_id: str = "", tags: Sequence[str] = ()
-    ) -> Message:
+    ) -> wire.Execution:
         return self.create(
             wire.AgentExecution(
                 metadata={"tags": list(tags)},
@@ -86,7 +88,7 @@ class StigmerClient:
         trigger_message: str = "",
         tags: Sequence[str] = (),
         trigger_metadata: dict[str, str] | None = None,
-    ) -> Message:
+    ) -> wire.Execution:
         """``trigger_metadata`` is how a run gets its input (values JSON-decoded when they parse)."""
         return self.create(
             wire.WorkflowExecution(
@@ -107,7 +109,7 @@ class StigmerClient:
             return kind
         return kinds.of_message(self.get(execution_id))
 
-    def get(self, execution_id: str, kind: Kind | None = None) -> Message:
+    def get(self, execution_id: str, kind: Kind | None = None) -> wire.Execution:
         guessed = kind or kinds.of_id(execution_id)
         if guessed:
             return self._query[guessed].get(_WIRE[guessed].id_request(value=execution_id), timeout=self.timeout)
@@ -135,12 +137,12 @@ class StigmerClient:
         )
         return Page(list(response.entries), response.next_page_token, response.total_pages)
 
-    def update_status(self, execution_id: str, status: Message) -> Message:
+    def update_status(self, execution_id: str, status: wire.ExecutionStatus) -> wire.Execution:
         kind = kinds.of_status(status)
         request = _WIRE[kind].update_status_input(execution_id=execution_id, status=status)
         return self._command[kind].updateStatus(request, timeout=self.timeout)
 
-    def delete(self, execution_id: str, kind: Kind | None = None) -> Message:
+    def delete(self, execution_id: str, kind: Kind | None = None) -> wire.Execution:
         kind = kind or self.kind_of(execution_id)
         request = wire.resource_io.ApiResourceId(value=execution_id)
         return self._command[kind].delete(request, timeout=self.timeout)
@@ -181,7 +183,7 @@ class StigmerClient:
         tags: Sequence[str] = (),
         since: str = "",
         full_state: bool = False,
-    ) -> Iterator[Message]:
+    ) -> Iterator[wire.watch.ExecutionEvent]:
         """List-watch (``ai.stigmer.actors.v1.ExecutionWatch``): every matching execution as
         an ADDED ``ExecutionEvent``, a BOOKMARK ending the list, then every change; with
         ``since`` (an event's ``resume_token``) only the changes after it. Filters: all given
@@ -193,17 +195,18 @@ class StigmerClient:
         """
         request = wire.watch.WatchExecutionsRequest(
             filter=wire.watch.ExecutionFilter(
-                kind=0 if kind is None else (wire.dispatch.AGENT if kind is AGENT else wire.dispatch.WORKFLOW),
+                kind=(wire.dispatch.EXECUTION_KIND_UNSPECIFIED if kind is None
+                      else wire.dispatch.AGENT if kind is AGENT else wire.dispatch.WORKFLOW),
                 phases=list(phases), session_id=session_id, workflow_id=workflow_id, tags=list(tags),
             ),
             since=since,
             full_state=full_state,
         )
-        return self._watch.watchExecutions(request)
+        return cast("Iterator[wire.watch.ExecutionEvent]", self._watch.watchExecutions(request))
 
     def claim(
         self, kind: Kind, runner_id: str, capacity: int = 1, *, defined_workflows_only: bool = False
-    ) -> Iterator[Message]:
+    ) -> Iterator[wire.Execution]:
         """A runner's work stream: PENDING executions of ``kind``, each given to one runner.
 
         Move each to IN_PROGRESS (or end it) to get the next one; ``.cancel()`` ends it.
@@ -219,30 +222,36 @@ class StigmerClient:
         stream = self._dispatch.claim(request)
         return _Claimed(stream)
 
-    def runners(self) -> Message:
+    def runners(self) -> wire.dispatch.RunnerList:
         """The connected runners, what each holds, and how many executions wait per kind."""
-        return self._dispatch.listRunners(wire.dispatch.ListRunnersRequest(), timeout=self.timeout)
+        reply: wire.dispatch.RunnerList = self._dispatch.listRunners(
+            wire.dispatch.ListRunnersRequest(), timeout=self.timeout)
+        return reply
 
-    def stats(self) -> Message:
+    def stats(self) -> wire.admin.Stats:
         """The daemon's metrics summary (``ai.stigmer.actors.v1.Stats``)."""
-        return self._admin.stats(wire.admin.StatsRequest(), timeout=self.timeout)
+        reply: wire.admin.Stats = self._admin.stats(wire.admin.StatsRequest(), timeout=self.timeout)
+        return reply
 
-    def apply_workflow(self, source: str) -> Message:
+    def apply_workflow(self, source: str) -> wire.workflows.ApplyDefinitionResponse:
         """Store a workflow definition (YAML or JSON text): ``ApplyDefinitionResponse``."""
         request = wire.workflows.ApplyDefinitionRequest(source=source)
-        return self._definitions.apply(request, timeout=self.timeout)
+        reply: wire.workflows.ApplyDefinitionResponse = self._definitions.apply(request, timeout=self.timeout)
+        return reply
 
-    def workflow_definition(self, name: str, version: int = 0) -> Message:
+    def workflow_definition(self, name: str, version: int = 0) -> wire.workflows.WorkflowDefinition:
         request = wire.workflows.DefinitionRef(name=name, version=version)
-        return self._definitions.get(request, timeout=self.timeout)
+        reply: wire.workflows.WorkflowDefinition = self._definitions.get(request, timeout=self.timeout)
+        return reply
 
-    def workflow_definitions(self) -> list[Message]:
+    def workflow_definitions(self) -> builtins.list[wire.workflows.WorkflowDefinition]:  # `list`: the method above
         request = wire.workflows.ListDefinitionsRequest()
         return list(self._definitions.list(request, timeout=self.timeout).definitions)
 
-    def delete_workflow_definition(self, name: str) -> Message:
+    def delete_workflow_definition(self, name: str) -> wire.workflows.WorkflowDefinition:
         request = wire.workflows.DefinitionRef(name=name)
-        return self._definitions.delete(request, timeout=self.timeout)
+        reply: wire.workflows.WorkflowDefinition = self._definitions.delete(request, timeout=self.timeout)
+        return reply
 
     def reachable(self, timeout: float = 2.0) -> bool:
         """Whether the daemon accepts a connection, within ``timeout`` seconds.
@@ -283,13 +292,14 @@ class StigmerClient:
 class _Claimed:
     """Unwraps ClaimedExecution into the execution message; ``cancel()`` ends the stream."""
 
-    def __init__(self, stream: grpc.Call) -> None:
+    def __init__(self, stream: Any) -> None:
         self._stream = stream
+        """A grpc response stream: an iterator of ClaimedExecution, and a ``grpc.Call``."""
 
     def __iter__(self) -> _Claimed:
         return self
 
-    def __next__(self) -> Message:
+    def __next__(self) -> wire.Execution:
         claimed = next(self._stream)
         return getattr(claimed, claimed.WhichOneof("execution"))
 

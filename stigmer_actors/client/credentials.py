@@ -12,7 +12,7 @@ Part of the light client: grpc and the standard library only.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,34 +85,36 @@ class KeyedChannel(grpc.Channel):
     header to the call's metadata and nothing else."""
 
     def __init__(self, channel: grpc.Channel, key: str) -> None:
-        self._channel = channel
+        # Any: grpcio's generated stubs pass ``_registered_method`` (grpcio 1.62+), which
+        # grpc-stubs' Channel does not know.
+        self._channel: Any = channel
         self._header = (("authorization", f"Bearer {key}"),)
 
-    def unary_unary(self, method, request_serializer=None, response_deserializer=None,  # noqa: ANN001, ANN201
-                    _registered_method=False):  # noqa: ANN001
+    def unary_unary(self, method: str, request_serializer: Any = None, response_deserializer: Any = None,
+                    _registered_method: bool = False) -> Any:
         return _Keyed(self._channel.unary_unary(method, request_serializer, response_deserializer,
+                                               _registered_method), self._header)
+
+    def unary_stream(self, method: str, request_serializer: Any = None, response_deserializer: Any = None,
+                     _registered_method: bool = False) -> Any:
+        return _Keyed(self._channel.unary_stream(method, request_serializer, response_deserializer,
                                                 _registered_method), self._header)
 
-    def unary_stream(self, method, request_serializer=None, response_deserializer=None,  # noqa: ANN001, ANN201
-                     _registered_method=False):  # noqa: ANN001
-        return _Keyed(self._channel.unary_stream(method, request_serializer, response_deserializer,
-                                                 _registered_method), self._header)
-
-    def stream_unary(self, method, request_serializer=None, response_deserializer=None,  # noqa: ANN001, ANN201
-                     _registered_method=False):  # noqa: ANN001
+    def stream_unary(self, method: str, request_serializer: Any = None, response_deserializer: Any = None,
+                     _registered_method: bool = False) -> Any:
         return _Keyed(self._channel.stream_unary(method, request_serializer, response_deserializer,
+                                                _registered_method), self._header)
+
+    def stream_stream(self, method: str, request_serializer: Any = None, response_deserializer: Any = None,
+                      _registered_method: bool = False) -> Any:
+        return _Keyed(self._channel.stream_stream(method, request_serializer, response_deserializer,
                                                  _registered_method), self._header)
 
-    def stream_stream(self, method, request_serializer=None, response_deserializer=None,  # noqa: ANN001, ANN201
-                      _registered_method=False):  # noqa: ANN001
-        return _Keyed(self._channel.stream_stream(method, request_serializer, response_deserializer,
-                                                  _registered_method), self._header)
+    def subscribe(self, callback: Callable[[grpc.ChannelConnectivity], None], try_to_connect: bool = False) -> None:
+        self._channel.subscribe(callback, try_to_connect=try_to_connect)
 
-    def subscribe(self, callback, try_to_connect=False):  # noqa: ANN001, ANN201
-        return self._channel.subscribe(callback, try_to_connect=try_to_connect)
-
-    def unsubscribe(self, callback):  # noqa: ANN001, ANN201
-        return self._channel.unsubscribe(callback)
+    def unsubscribe(self, callback: Callable[[grpc.ChannelConnectivity], None]) -> None:
+        self._channel.unsubscribe(callback)
 
     def close(self) -> None:
         self._channel.close()
@@ -136,11 +138,14 @@ class _Keyed:
     def _metadata(self, metadata: Sequence[tuple[str, str]] | None) -> Sequence[tuple[str, str]]:
         return (*metadata, *self._header) if metadata else self._header
 
-    def __call__(self, request: Any, timeout: float | None = None, metadata=None, **kwargs: Any) -> Any:  # noqa: ANN001
+    def __call__(self, request: Any, timeout: float | None = None,
+                 metadata: Sequence[tuple[str, str]] | None = None, **kwargs: Any) -> Any:
         return self._call(request, timeout=timeout, metadata=self._metadata(metadata), **kwargs)
 
-    def with_call(self, request: Any, timeout: float | None = None, metadata=None, **kwargs: Any) -> Any:  # noqa: ANN001
+    def with_call(self, request: Any, timeout: float | None = None,
+                  metadata: Sequence[tuple[str, str]] | None = None, **kwargs: Any) -> Any:
         return self._call.with_call(request, timeout=timeout, metadata=self._metadata(metadata), **kwargs)
 
-    def future(self, request: Any, timeout: float | None = None, metadata=None, **kwargs: Any) -> Any:  # noqa: ANN001
+    def future(self, request: Any, timeout: float | None = None,
+               metadata: Sequence[tuple[str, str]] | None = None, **kwargs: Any) -> Any:
         return self._call.future(request, timeout=timeout, metadata=self._metadata(metadata), **kwargs)

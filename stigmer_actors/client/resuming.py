@@ -17,9 +17,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
-from google.protobuf.message import Message
 
 from stigmer_actors.domain import phases
+from stigmer_actors.wire import Execution
 
 RETRY_FOR = 30.0
 FIRST_PAUSE = 0.05
@@ -27,7 +27,7 @@ MAX_PAUSE = 1.0
 _REOPEN = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
 
 
-class ResumingWatch(Iterator[Message]):
+class ResumingWatch(Iterator[Execution]):
     def __init__(self, subscribe: Callable[[], Any], still_there: Callable[[], bool],
                  retry_for: float = RETRY_FOR) -> None:
         self._subscribe = subscribe
@@ -44,7 +44,7 @@ class ResumingWatch(Iterator[Message]):
     def __iter__(self) -> ResumingWatch:
         return self
 
-    def __next__(self) -> Message:
+    def __next__(self) -> Execution:
         failing_since: float | None = None
         pause = FIRST_PAUSE
         while not self._done:

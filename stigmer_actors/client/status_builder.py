@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import Any, TypeGuard
 
 import grpc
-from google.protobuf.message import Message
 
+from stigmer_actors import wire
 from stigmer_actors.client.client import StigmerClient
 from stigmer_actors.domain import phases
 from stigmer_actors.domain.clock import now_iso
@@ -33,7 +33,7 @@ class StatusBuilder:
         """Seconds to keep retrying while the server is UNAVAILABLE (or a call times out)."""
         self.execution_id = execution_id
         self.kind = kind or client.kind_of(execution_id)
-        self._status: Message = self.kind.status_cls()
+        self._status: wire.ExecutionStatus = self.kind.status_cls()
         self._cond = threading.Condition()
         self._changed = 0
         self._sent = 0
@@ -43,7 +43,7 @@ class StatusBuilder:
         """task_id -> position in ``tasks`` (a linear search is O(n) per change at 1,000 tasks)."""
         self.rpcs = 0
         """updateStatus calls made so far (compare with ``changes``)."""
-        self.last_reply: Message | None = None
+        self.last_reply: wire.Execution | None = None
         self._thread = threading.Thread(target=self._send_loop, name="status-sender", daemon=True)
         self._thread.start()
 
@@ -57,7 +57,7 @@ class StatusBuilder:
         sent after it; ``flush`` raises it."""
         return self._error
 
-    def status(self) -> Message:
+    def status(self) -> wire.ExecutionStatus:
         """A copy of the local status as it is now."""
         with self._cond:
             copy = self.kind.status_cls()
@@ -224,7 +224,7 @@ REFUSALS = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITIO
 sending it again cannot work. Anything else (INTERNAL, CANCELLED...) is not a verdict on it."""
 
 
-def refused(error: Exception) -> bool:
+def refused(error: Exception) -> TypeGuard[grpc.RpcError]:
     return isinstance(error, grpc.RpcError) and error.code() in REFUSALS and not transient(error)
 
 
@@ -234,7 +234,7 @@ class _Change:
     def __init__(self, builder: StatusBuilder) -> None:
         self._b = builder
 
-    def __enter__(self) -> Message:
+    def __enter__(self) -> wire.ExecutionStatus:
         self._b._cond.acquire()
         return self._b._status
 

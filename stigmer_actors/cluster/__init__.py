@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 from pykka import ActorRef
 
+from stigmer_actors.actors.dispatch import DispatchActor
 from stigmer_actors.actors.registry import ExecutionRegistry
 from stigmer_actors.cluster.claims import Claims
 from stigmer_actors.cluster.feed import Feed, Notifier
@@ -34,7 +35,7 @@ lasts unless renewed: how long after a node dies another node takes them over.""
 
 
 class Cluster:
-    def __init__(self, store: PostgresStore, registry: ExecutionRegistry, dispatcher: ActorRef,
+    def __init__(self, store: PostgresStore, registry: ExecutionRegistry, dispatcher: ActorRef[DispatchActor],
                  expire: Callable[[str, str], None], lease: float = DEFAULT_LEASE,
                  changes: ChangeFeed | None = None) -> None:
         self.store = store

@@ -10,9 +10,10 @@ goes back to every node's queue), and lapse a lease after a node dies.
 from __future__ import annotations
 
 import threading
+
 from pykka import ActorRef
 
-from stigmer_actors.actors.dispatch import PhaseChanged
+from stigmer_actors.actors.dispatch import DispatchActor, PhaseChanged
 from stigmer_actors.cluster.loop import Loop
 from stigmer_actors.domain import phases
 from stigmer_actors.domain.kinds import BY_TAG
@@ -24,7 +25,7 @@ SCAN_LIMIT = 1000
 class Claims(Loop):
     name = "cluster-claims"
 
-    def __init__(self, coordination: Coordination, node: str, dispatcher: ActorRef,
+    def __init__(self, coordination: Coordination, node: str, dispatcher: ActorRef[DispatchActor],
                  lease: float) -> None:
         super().__init__()
         self.lease = lease

@@ -29,7 +29,7 @@ from collections import OrderedDict
 import psycopg
 from pykka import ActorRef
 
-from stigmer_actors.actors.dispatch import GONE, PhaseChanged
+from stigmer_actors.actors.dispatch import GONE, DispatchActor, PhaseChanged
 from stigmer_actors.actors.registry import ExecutionRegistry
 from stigmer_actors.cluster.loop import Loop
 from stigmer_actors.domain.kinds import BY_TAG
@@ -80,7 +80,7 @@ class Feed(Loop):
     interval = 0.0
 
     def __init__(self, coordination: Coordination, registry: ExecutionRegistry,
-                 dispatcher: ActorRef, node: str, changes: ChangeFeed | None = None) -> None:
+                 dispatcher: ActorRef[DispatchActor], node: str, changes: ChangeFeed | None = None) -> None:
         super().__init__()
         self._coordination = coordination
         self._changes = changes

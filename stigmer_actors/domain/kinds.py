@@ -8,8 +8,8 @@ edge are written once and take a ``Kind``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from google.protobuf.message import Message
 
@@ -35,19 +35,19 @@ class Kind:
     id_prefix: str
     resource_kind: str
     """The value of the message's ``kind`` field."""
-    message_cls: type[Message]
-    status_cls: type[Message]
+    message_cls: type[wire.Execution]
+    status_cls: type[wire.ExecutionStatus]
     status_rules: dict[str, Rule]
-    check_spec: Callable[[Message], None]
+    check_spec: Callable[[wire.Execution], None]
     """Raises InvalidArgument when a spec could not be created (or updated to)."""
-    owner_terms: Callable[[Message], frozenset[str]]
+    owner_terms: Callable[[wire.Execution], frozenset[str]]
     """The values listBySession / listByWorkflow find this execution under."""
 
     def __repr__(self) -> str:
         return f"Kind({self.name})"
 
 
-def _check_agent_spec(execution: Message) -> None:
+def _check_agent_spec(execution: wire.Execution) -> None:
     spec = execution.spec
     if not spec.message:
         raise InvalidArgument("spec.message is empty: an agent execution needs a message")
@@ -57,7 +57,7 @@ def _check_agent_spec(execution: Message) -> None:
     check_optional_id(spec.agent_id, "spec.agent_id")
 
 
-def _check_workflow_spec(execution: Message) -> None:
+def _check_workflow_spec(execution: wire.Execution) -> None:
     spec = execution.spec
     if not spec.workflow_instance_id and not spec.workflow_id:
         raise InvalidArgument(

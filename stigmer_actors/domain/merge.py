@@ -11,6 +11,7 @@ import enum
 import time
 
 from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
 
 
 class Rule(enum.Enum):
@@ -41,6 +42,6 @@ def merge_status(stored: Message, incoming: Message, rules: dict[str, Rule]) -> 
             setattr(stored, field.name, getattr(incoming, field.name))
 
 
-def stamp(timestamp: Message) -> None:
+def stamp(timestamp: Timestamp) -> None:
     """Set a ``google.protobuf.Timestamp`` to now (wall clock, as clients expect)."""
     timestamp.FromNanoseconds(time.time_ns())

@@ -17,11 +17,13 @@ existed) is read as the bound, so no stored value can stop the timers on a resta
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from google.protobuf.message import Message
+from typing import TYPE_CHECKING
 
 from stigmer_actors.domain import phases
 from stigmer_actors.domain.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from stigmer_actors.wire import Execution
 
 PENDING_ANNOTATION = "stigmer-actors/pending-timeout-seconds"
 HEARTBEAT_ANNOTATION = "stigmer-actors/heartbeat-timeout-seconds"
@@ -61,7 +63,7 @@ class Deadline:
     """Wall-clock seconds since the epoch."""
 
 
-def check_annotations(execution: Message) -> None:
+def check_annotations(execution: Execution) -> None:
     """Reject override values that are not numbers of seconds within the bound (names the
     annotation)."""
     for key in (PENDING_ANNOTATION, HEARTBEAT_ANNOTATION):
@@ -74,7 +76,7 @@ def check_annotations(execution: Message) -> None:
             check_timeout(value, f"metadata.annotations[{key}]", text)
 
 
-def deadline(execution: Message, defaults: Timeouts) -> Deadline | None:
+def deadline(execution: Execution, defaults: Timeouts) -> Deadline | None:
     """The timer this execution's phase runs under now, or None (terminal, or turned off)."""
     status = execution.status
     annotations = execution.metadata.annotations

@@ -7,20 +7,19 @@ persists the result; nothing here knows about actors or storage.
 
 from __future__ import annotations
 
-from google.protobuf.message import Message
-
 from stigmer_actors.domain import phases
 from stigmer_actors.domain.errors import FailedPrecondition
 from stigmer_actors.domain.kinds import API_VERSION, Kind
 from stigmer_actors.domain.merge import merge_status, stamp
+from stigmer_actors.wire import Execution, ExecutionStatus
 
 
-def created(kind: Kind, request: Message, execution_id: str) -> Message:
+def created(kind: Kind, request: Execution, execution_id: str) -> Execution:
     """A new execution from a create request: PENDING, version 1, audit stamped.
 
     Any status the client sent is dropped: a new execution always starts PENDING.
     """
-    execution = kind.message_cls()
+    execution: Execution = kind.message_cls()
     execution.CopyFrom(request)
     execution.api_version = API_VERSION
     execution.kind = kind.resource_kind
@@ -37,7 +36,7 @@ def created(kind: Kind, request: Message, execution_id: str) -> Message:
     return execution
 
 
-def apply_update(stored: Message, request: Message) -> None:
+def apply_update(stored: Execution, request: Execution) -> None:
     """Replace spec and metadata (all but ``metadata.id``), keep the status, bump the version."""
     execution_id = stored.metadata.id
     stored.metadata.CopyFrom(request.metadata)
@@ -47,7 +46,7 @@ def apply_update(stored: Message, request: Message) -> None:
     stored.status.version += 1
 
 
-def check_status(stored: Message, incoming: Message) -> None:
+def check_status(stored: Execution, incoming: ExecutionStatus) -> None:
     """Refuse a phase change away from a terminal phase (terminal is final)."""
     current = stored.status.phase
     if phases.is_terminal(current) and incoming.phase not in (phases.UNSPECIFIED, current):
@@ -57,7 +56,7 @@ def check_status(stored: Message, incoming: Message) -> None:
         )
 
 
-def apply_status(kind: Kind, stored: Message, incoming: Message) -> None:
+def apply_status(kind: Kind, stored: Execution, incoming: ExecutionStatus) -> None:
     """Merge a status update as ``../shared/API.md`` says, stamp it, bump the version."""
     check_status(stored, incoming)
     merge_status(stored.status, incoming, kind.status_rules)

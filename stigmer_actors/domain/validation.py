@@ -5,12 +5,19 @@ Every message names the offending field, since that message reaches the client v
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 
 from stigmer_actors.domain.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from google._upb._message import Descriptor as UpbDescriptor
+
+    AnyDescriptor: TypeAlias = Descriptor | UpbDescriptor
+    """What ``Message.DESCRIPTOR`` is: the C (upb) backend's class, or the pure-Python one."""
 
 MAX_ID_LENGTH = 256
 MAX_STRUCT_DEPTH = 32
@@ -40,7 +47,7 @@ def check_optional_id(value: str, field: str) -> None:
         check_id(value, field)
 
 
-def check_tags(tags: list[str] | tuple[str, ...], field: str) -> None:
+def check_tags(tags: Sequence[str], field: str) -> None:
     """Tags are index key parts too: same rule as ids."""
     for i, tag in enumerate(tags):
         check_id(tag, f"{field}[{i}]")
@@ -119,7 +126,9 @@ ListValue's ``values`` (4 bytes; ``struct_value`` levels cost more), the innermo
 2; the smallest too-deep Value is 126 bytes. 3 per level leaves a margin. Below it, no walk."""
 
 
-def _check_depth(value: Message, depth: int) -> None:
+def _check_depth(value: Any, depth: int) -> None:
+    """``value`` is a Struct, Value or ListValue (``Any``: told apart by descriptor name,
+    since their classes are our pool's, not ``struct_pb2``'s)."""
     if depth > MAX_STRUCT_DEPTH:
         raise _Bad(f" nests Struct values deeper than {MAX_STRUCT_DEPTH} levels")
     kind = value.DESCRIPTOR.name
@@ -138,23 +147,23 @@ def _check_depth(value: Message, depth: int) -> None:
 
 _WALK: dict[str, bool] = {}
 _ENUM, _ENUMS, _MAP, _MANY, _ONE = "enum", "enums", "map", "many", "one"
-_PLANS: dict[Descriptor, tuple[tuple[str, str, Any], ...]] = {}
+_PLANS: dict[AnyDescriptor, tuple[tuple[str, str, Any], ...]] = {}
 
 
-class _Numbers(frozenset):
+class _Numbers(frozenset[int]):
     """An enum's defined numbers, carrying its name for the error message."""
 
     name: str
 
 
-def _plan(descriptor: Descriptor) -> tuple[tuple[str, str, Any], ...]:
+def _plan(descriptor: AnyDescriptor) -> tuple[tuple[str, str, Any], ...]:
     """What to visit in a message type: (field name, kind, extra) for each field that can hold
     an enum or a Struct, memoized per type. ``extra`` is the enum's numbers for enum fields,
     else whether the field's message type is a Struct/Value/ListValue. Map fields whose
     values are not messages are left out (no map here holds enums)."""
     plan = _PLANS.get(descriptor)
     if plan is None:
-        steps = []
+        steps: list[tuple[str, str, Any]] = []
         for f in descriptor.fields:
             if f.enum_type is not None:
                 numbers = _Numbers(f.enum_type.values_by_number)
@@ -170,7 +179,7 @@ def _plan(descriptor: Descriptor) -> tuple[tuple[str, str, Any], ...]:
     return plan
 
 
-def _worth_walking(descriptor: Descriptor) -> bool:
+def _worth_walking(descriptor: AnyDescriptor) -> bool:
     """Whether a message type can contain an enum or a Struct (memoized per type)."""
     name = descriptor.full_name
     if name not in _WALK:

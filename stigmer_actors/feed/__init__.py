@@ -20,7 +20,9 @@ from stigmer_actors.messages.snapshot import Snapshot
 
 
 class ChangeFeed(Protocol):
-    position: int
+    @property
+    def position(self) -> int:
+        """The sequence number of the newest change published."""
 
     @property
     def recording(self) -> bool:

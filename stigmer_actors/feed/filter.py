@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-
-from google.protobuf.message import Message
+from typing import TYPE_CHECKING
 
 from stigmer_actors.domain import kinds, phases
 from stigmer_actors.domain.errors import InvalidArgument
 from stigmer_actors.domain.kinds import AGENT, WORKFLOW, Kind
 from stigmer_actors.domain.validation import check_optional_id, check_tags
 from stigmer_actors.messages.snapshot import Snapshot
+
+if TYPE_CHECKING:
+    from stigmer_actors.wire import Execution
 
 MAX_FILTER_TAGS = 32
 """Most tags one filter may name."""
@@ -67,7 +69,7 @@ class ExecutionFilter:
         """Kind and phase only: False means it cannot match, whatever the rest."""
         return snapshot.kind in self.kinds and (not self.phases or snapshot.phase in self.phases)
 
-    def matches(self, snapshot: Snapshot, message: Message | None) -> bool:
+    def matches(self, snapshot: Snapshot, message: Execution | None) -> bool:
         """The whole filter; ``message`` is ``snapshot.message()`` when ``needs_message``."""
         if not self.may_match(snapshot):
             return False

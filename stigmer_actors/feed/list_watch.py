@@ -37,11 +37,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from google.protobuf.message import Message
-
 from stigmer_actors.feed.changes import Pending
 from stigmer_actors.feed.filter import ExecutionFilter
 from stigmer_actors.messages.snapshot import Snapshot
+from stigmer_actors.wire import Execution
 
 if TYPE_CHECKING:
     from stigmer_actors.feed import ChangeFeed
@@ -65,7 +64,7 @@ class Event:
     initial: bool = False
     """Part of the initial list."""
     initial_list_done: bool = False
-    message: Message | None = None
+    message: Execution | None = None
     """The parsed execution, when the filter needed it (saves a second parse)."""
 
 
@@ -162,7 +161,7 @@ class ListWatch(Iterator[Event]):
         elif was:
             yield Event(DELETED, after, token, left_filter=True, message=message)
 
-    def _matches(self, snapshot: Snapshot) -> tuple[bool, Message | None]:
+    def _matches(self, snapshot: Snapshot) -> tuple[bool, Execution | None]:
         query = self._filter
         if not query.may_match(snapshot):
             return False, None

@@ -15,7 +15,8 @@ The ring keeps the last ``max_changes`` changes (up to ``TRIM_STEP`` more betwee
 and at most ``max_bytes`` of their new states, for resumes, while some watcher is
 registered and for ``RETAIN_IDLE`` seconds after the last one left; a feed nobody watches
 does nothing on ``publish`` but read a flag, and starts a new epoch when it stops keeping
-(see the README's "Watching many executions" for what keeping them cost a hot writer): a watch may restart from any resume token still in the ring. A token
+(see the README's "Watching many executions" for what keeping them cost a hot writer): a
+watch may restart from any resume token still in the ring. A token
 older than the ring, or from another epoch (the process restarted: sequence numbers start
 again), is refused with OUT_OF_RANGE, and the client lists again (Kubernetes' 410 Gone).
 

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-from google.protobuf.message import Message
-
 from stigmer_actors import wire
 from stigmer_actors.domain.kinds import AGENT, Kind
 from stigmer_actors.feed.list_watch import Event
 from stigmer_actors.messages.snapshot import Snapshot
 
-_TYPES = {name: wire.watch.WatchEventType.Value(name) for name in ("ADDED", "MODIFIED", "DELETED", "BOOKMARK")}
+_TYPES = {
+    "ADDED": wire.watch.ADDED, "MODIFIED": wire.watch.MODIFIED, "DELETED": wire.watch.DELETED,
+    "BOOKMARK": wire.watch.BOOKMARK,
+}
 
 
-def wire_kind(kind: Kind) -> int:
+def wire_kind(kind: Kind) -> wire.dispatch.ExecutionKind:
     return wire.dispatch.AGENT if kind is AGENT else wire.dispatch.WORKFLOW
 
 
-def summary(snapshot: Snapshot, execution: Message) -> Message:
+def summary(snapshot: Snapshot, execution: wire.Execution) -> wire.watch.ExecutionSummary:
     """The list's view of an execution (``execution`` is ``snapshot.message()``)."""
     status, spec, audit = execution.status, execution.spec, execution.status.audit
     created = audit.spec_audit.created_at
@@ -42,7 +43,7 @@ def summary(snapshot: Snapshot, execution: Message) -> Message:
     return out
 
 
-def to_wire(event: Event, full_state: bool) -> Message:
+def to_wire(event: Event, full_state: bool) -> wire.watch.ExecutionEvent:
     """The event as sent: summary always (but on BOOKMARK), the execution with ``full_state``."""
     out = wire.watch.ExecutionEvent(
         type=_TYPES[event.type], resume_token=event.token, left_filter=event.left_filter,

@@ -14,8 +14,8 @@ from stigmer_actors.observability.summary import stats
 SERVICE = wire.admin.DESCRIPTOR.services_by_name["Admin"].full_name
 
 
-def admin_handler(metrics: Metrics | None, supervised: Supervised = lambda: []) -> grpc.GenericRpcHandler:
-    def stats_(request, context):  # noqa: ANN001, ANN202
+def admin_handler(metrics: Metrics | None, supervised: Supervised = lambda: []) -> grpc.GenericRpcHandler[bytes, bytes]:
+    def stats_(request: wire.admin.StatsRequest, context: grpc.ServicerContext) -> bytes:
         if metrics is None:
             raise FailedPrecondition("metrics are off in this server's engine")
         return stats(metrics, supervised()).SerializeToString()

@@ -35,19 +35,19 @@ REASONS = (MISSING, MALFORMED, UNKNOWN, ROLE)
 _HOW = "send the metadata `authorization: Bearer <key>` (stigmer-actors: --api-key or STIGMER_API_KEY)"
 
 
-class AuthInterceptor(grpc.ServerInterceptor):
+class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]  # generic only in grpc-stubs
     def __init__(self, ring: KeyRing, metrics: Metrics | None) -> None:
         self._ring = ring
         self._refused = metrics.auth_refused if metrics is not None else None
         if self._refused is not None:
             for reason in REASONS:  # every series exists from the start, at 0
                 self._refused.labels(reason)
-        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
+        self._wrapped: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
 
     def intercept_service(
-        self, continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        self, continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
         details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler | None:
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
         wrapped = self._wrapped.get(details.method)
         if wrapped is None:
             handler = continuation(details)
@@ -105,7 +105,9 @@ def _at_least(role: Role) -> str:
     return role.label + (f" (or {' or '.join(above)})" if above else "")
 
 
-def _wrap(handler: grpc.RpcMethodHandler, check: Callable[[grpc.ServicerContext], None]) -> grpc.RpcMethodHandler:
+def _wrap(
+    handler: grpc.RpcMethodHandler[Any, Any], check: Callable[[grpc.ServicerContext], None]
+) -> grpc.RpcMethodHandler[Any, Any]:
     """``handler`` with ``check`` run first in every call, of whatever shape it is."""
     if handler.unary_unary is not None:
         unary = handler.unary_unary
@@ -135,6 +137,7 @@ def _wrap(handler: grpc.RpcMethodHandler, check: Callable[[grpc.ServicerContext]
         return grpc.stream_stream_rpc_method_handler(
             stream_stream, handler.request_deserializer, handler.response_serializer)
     client_stream = handler.stream_unary
+    assert client_stream is not None  # the one shape left
 
     def stream_unary(requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
         check(context)

@@ -16,20 +16,20 @@ def _wire(d: Definition) -> workflows.WorkflowDefinition:
                                         source=d.source, applied_at=d.applied_at)
 
 
-def definitions_handler(registry: DefinitionRegistry) -> grpc.GenericRpcHandler:
-    def apply(request, context):  # noqa: ANN001, ANN202
+def definitions_handler(registry: DefinitionRegistry) -> grpc.GenericRpcHandler[bytes, bytes]:
+    def apply(request: workflows.ApplyDefinitionRequest, context: grpc.ServicerContext) -> bytes:
         definition, changed = registry.apply(request.source)
         return workflows.ApplyDefinitionResponse(
             definition=_wire(definition), changed=changed).SerializeToString()
 
-    def get(request, context):  # noqa: ANN001, ANN202
+    def get(request: workflows.DefinitionRef, context: grpc.ServicerContext) -> bytes:
         return _wire(registry.get(request.name, request.version)).SerializeToString()
 
-    def list_(request, context):  # noqa: ANN001, ANN202
+    def list_(request: workflows.ListDefinitionsRequest, context: grpc.ServicerContext) -> bytes:
         return workflows.WorkflowDefinitionList(
             definitions=[_wire(d) for d in registry.list()]).SerializeToString()
 
-    def delete(request, context):  # noqa: ANN001, ANN202
+    def delete(request: workflows.DefinitionRef, context: grpc.ServicerContext) -> bytes:
         return _wire(registry.delete(request.name)).SerializeToString()
 
     name = "WorkflowDefinitions"

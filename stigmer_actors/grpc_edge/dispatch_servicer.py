@@ -11,10 +11,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 
 import grpc
-from google.protobuf.message import Message
 from pykka import ActorRef
 
-from stigmer_actors.actors.dispatch import Connect, Disconnect, ListRunners, RunnerSlot, Taken
+from stigmer_actors.actors.dispatch import (
+    Connect,
+    Disconnect,
+    DispatchActor,
+    ListRunners,
+    RunnerSlot,
+    RunnerView,
+    Taken,
+)
 from stigmer_actors.core import Core
 from stigmer_actors.domain import phases
 from stigmer_actors.domain.errors import EngineError, InvalidArgument, NotFound
@@ -34,15 +41,15 @@ MAX_CAPACITY = 1000
 """Executions one runner may hold at once: what it holds is kept from every other runner."""
 
 
-Supervised = Callable[[], Sequence[Message]]
+Supervised = Callable[[], Sequence[dispatch.SupervisedRunner]]
 """The ``SupervisedRunner`` messages of the runner processes the daemon supervises, now."""
 
 
 def dispatch_handler(
-    core: Core, dispatcher: ActorRef, streams: OpenStreams, definitions: DefinitionRegistry,
+    core: Core, dispatcher: ActorRef[DispatchActor], streams: OpenStreams, definitions: DefinitionRegistry,
     supervised: Supervised = lambda: [],
-) -> grpc.GenericRpcHandler:
-    def claim(request, context: grpc.ServicerContext) -> Iterator[bytes]:  # noqa: ANN001
+) -> grpc.GenericRpcHandler[bytes, bytes]:
+    def claim(request: dispatch.ClaimRequest, context: grpc.ServicerContext) -> Iterator[bytes]:
         kind = _KINDS.get(request.kind)
         try:
             if kind is None:
@@ -90,8 +97,9 @@ def dispatch_handler(
                 pass
             streams.release(runner)
 
-    def list_runners(request, context):  # noqa: ANN001, ANN202
-        runners, queued = dispatcher.ask(ListRunners())
+    def list_runners(request: dispatch.ListRunnersRequest, context: grpc.ServicerContext) -> bytes:
+        listing: tuple[list[RunnerView], dict[str, int]] = dispatcher.ask(ListRunners(), block=True)
+        runners, queued = listing
         reply = dispatch.RunnerList(queued=queued, supervised=supervised())
         for r in runners:
             reply.runners.add(runner_id=r.runner_id, kind=_WIRE_KIND[r.kind], capacity=r.capacity,

@@ -20,7 +20,7 @@ from stigmer_actors.grpc_edge.status import abort, guarded
 
 def unary(
     method: str, handler: Callable[[Any, grpc.ServicerContext], bytes], request_cls: type[Message]
-) -> grpc.RpcMethodHandler:
+) -> grpc.RpcMethodHandler[bytes, bytes]:
     @guarded(method)
     def run(data: bytes, context: grpc.ServicerContext) -> bytes:
         return handler(parse(request_cls, data), context)
@@ -30,7 +30,7 @@ def unary(
 
 def server_stream(
     handler: Callable[[Any, grpc.ServicerContext], Iterator[bytes]], request_cls: type[Message]
-) -> grpc.RpcMethodHandler:
+) -> grpc.RpcMethodHandler[bytes, bytes]:
     def run(data: bytes, context: grpc.ServicerContext) -> Iterator[bytes]:
         try:
             request = parse(request_cls, data)

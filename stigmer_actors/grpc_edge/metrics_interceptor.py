@@ -18,15 +18,15 @@ import grpc
 from stigmer_actors.observability import Metrics
 
 
-class MetricsInterceptor(grpc.ServerInterceptor):
+class MetricsInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]  # generic only in grpc-stubs
     def __init__(self, metrics: Metrics) -> None:
         self._metrics = metrics
-        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
+        self._wrapped: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
 
     def intercept_service(
-        self, continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        self, continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
         details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler | None:
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
         wrapped = self._wrapped.get(details.method)
         if wrapped is None:
             handler = continuation(details)
@@ -35,7 +35,7 @@ class MetricsInterceptor(grpc.ServerInterceptor):
             wrapped = self._wrapped[details.method] = self._wrap(details.method, handler)
         return wrapped
 
-    def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    def _wrap(self, method: str, handler: grpc.RpcMethodHandler[Any, Any]) -> grpc.RpcMethodHandler[Any, Any]:
         name = method.rsplit(".", 1)[-1]  # "Service/method", without the package
         counter = self._metrics.requests
 
@@ -76,7 +76,7 @@ class MetricsInterceptor(grpc.ServerInterceptor):
 
 def _failed_code(context: grpc.ServicerContext, error: BaseException) -> str:
     """The status a handler that raised ``error`` ends with."""
-    code = context.code()
+    code = context.code()  # type: ignore[attr-defined]  # grpcio has it (1.38+); grpc-stubs does not
     if isinstance(code, grpc.StatusCode):
         return code.name  # chosen by context.abort() or set_code()
     if isinstance(error, GeneratorExit) or not context.is_active():

@@ -9,36 +9,39 @@ wakes the blocked stream thread and stops the subscriber actor).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import grpc
 
+from stigmer_actors.contract import WireKind
 from stigmer_actors.core import Core, SnapshotPage
 from stigmer_actors.domain.errors import EngineError, InvalidArgument
-from stigmer_actors.contract import WireKind
 from stigmer_actors.grpc_edge.fresh_states import fresh_states
-from stigmer_actors.grpc_edge.status import abort
 from stigmer_actors.grpc_edge.handlers import server_stream, unary
+from stigmer_actors.grpc_edge.status import abort
 from stigmer_actors.grpc_edge.streams import OpenStreams
 from stigmer_actors.store.listing import ListQuery
 
 
-def query_handler(core: Core, wk: WireKind, streams: OpenStreams) -> grpc.GenericRpcHandler:
+def query_handler(core: Core, wk: WireKind, streams: OpenStreams) -> grpc.GenericRpcHandler[bytes, bytes]:
     kind = wk.kind
     name = wk.query_service.rsplit(".", 1)[1]
     dropped = core.metrics.coalesced.inc if core.metrics is not None else None
 
     def page_response(page: SnapshotPage) -> bytes:
-        response = wk.list_response(
+        response: Any = wk.list_response(  # this kind's list message
             total_pages=page.total_pages, next_page_token=page.next_page_token
         )
         for snapshot in page.entries:
             response.entries.add().MergeFromString(snapshot.data)
-        return response.SerializeToString()
+        data: bytes = response.SerializeToString()
+        return data
 
-    def get(request, context):  # noqa: ANN001, ANN202
+    # The requests are of this kind's classes (``wk``): Any.
+    def get(request: Any, context: grpc.ServicerContext) -> bytes:
         return core.get(request.value, kind).data
 
-    def list_(request, context):  # noqa: ANN001, ANN202
+    def list_(request: Any, context: grpc.ServicerContext) -> bytes:
         return page_response(
             core.list(
                 ListQuery(kind, request.phase, tuple(request.tags), "", request.page_size,
@@ -46,7 +49,7 @@ def query_handler(core: Core, wk: WireKind, streams: OpenStreams) -> grpc.Generi
             )
         )
 
-    def list_by_owner(request, context):  # noqa: ANN001, ANN202
+    def list_by_owner(request: Any, context: grpc.ServicerContext) -> bytes:
         owner = getattr(request, wk.owner_field)
         if not owner:
             raise InvalidArgument(f"{wk.owner_field} is empty")
@@ -55,7 +58,7 @@ def query_handler(core: Core, wk: WireKind, streams: OpenStreams) -> grpc.Generi
                                 page_token=request.page_token))
         )
 
-    def subscribe(request, context: grpc.ServicerContext) -> Iterator[bytes]:  # noqa: ANN001
+    def subscribe(request: Any, context: grpc.ServicerContext) -> Iterator[bytes]:
         if not streams.reserve():
             context.abort(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,

@@ -7,10 +7,15 @@ so on that error the bytes are walked once more, guided by the descriptor, to na
 
 from __future__ import annotations
 
-from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from typing import TYPE_CHECKING
+
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 
 from stigmer_actors.domain.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from stigmer_actors.domain.validation import AnyDescriptor
 
 
 def parse(request_cls: type[Message], data: bytes) -> Message:
@@ -24,7 +29,7 @@ def parse(request_cls: type[Message], data: bytes) -> Message:
         raise InvalidArgument(f"the request is not a valid {name} message") from None
 
 
-def _bad_utf8_field(descriptor: Descriptor, data: bytes, path: str = "") -> str | None:
+def _bad_utf8_field(descriptor: AnyDescriptor, data: bytes, path: str = "") -> str | None:
     """The path of the first string field whose bytes are not UTF-8, or None."""
     pos = 0
     try:
@@ -49,7 +54,7 @@ def _bad_utf8_field(descriptor: Descriptor, data: bytes, path: str = "") -> str 
                         chunk.decode("utf-8")
                     except UnicodeDecodeError:
                         return name
-                elif field.type == FieldDescriptor.TYPE_MESSAGE:
+                elif field.type == FieldDescriptor.TYPE_MESSAGE and field.message_type is not None:
                     found = _bad_utf8_field(field.message_type, chunk, name)
                     if found:
                         return found

@@ -27,12 +27,14 @@ from __future__ import annotations
 
 import socket
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 from stigmer_actors._proto import pool as proto_pool
+from stigmer_actors.contract import DEFAULT_ADDRESS, WIRE_KINDS
 from stigmer_actors.domain.sizes import CLIENT_RECEIVE_BYTES
 from stigmer_actors.engine import Engine
 from stigmer_actors.grpc_edge.admin_servicer import SERVICE as ADMIN_SERVICE
@@ -41,16 +43,15 @@ from stigmer_actors.grpc_edge.auth_interceptor import AuthInterceptor
 from stigmer_actors.grpc_edge.command_servicer import command_handler
 from stigmer_actors.grpc_edge.definitions_servicer import SERVICE as DEFINITIONS_SERVICE
 from stigmer_actors.grpc_edge.definitions_servicer import definitions_handler
-from stigmer_actors.contract import DEFAULT_ADDRESS, WIRE_KINDS
 from stigmer_actors.grpc_edge.dispatch_servicer import SERVICE as DISPATCH_SERVICE
 from stigmer_actors.grpc_edge.dispatch_servicer import Supervised, dispatch_handler
 from stigmer_actors.grpc_edge.metrics_interceptor import MetricsInterceptor
 from stigmer_actors.grpc_edge.query_servicer import query_handler
 from stigmer_actors.grpc_edge.streams import OpenStreams
-from stigmer_actors.security.keyring import KeyRing
-from stigmer_actors.security.tls import ServerTLS
 from stigmer_actors.grpc_edge.watch_servicer import SERVICE as WATCH_SERVICE
 from stigmer_actors.grpc_edge.watch_servicer import watch_handler
+from stigmer_actors.security.keyring import KeyRing
+from stigmer_actors.security.tls import ServerTLS
 
 DEFAULT_MAX_STREAMS = 1000
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
@@ -96,7 +97,7 @@ class EdgeServer:
         self._pool = ThreadPoolExecutor(
             max_workers=max_streams + UNARY_WORKERS, thread_name_prefix="grpc-worker"
         )
-        interceptors: list[grpc.ServerInterceptor] = []
+        interceptors: list[grpc.ServerInterceptor[Any, Any]] = []
         if metrics is not None:
             interceptors.append(MetricsInterceptor(metrics))
         if keys is not None:

@@ -34,7 +34,8 @@ def guarded(method: str) -> Callable[[F], F]:
             except EngineError as error:
                 abort(context, error)
             except Exception:
-                if context.code() is not None:  # context.abort() already chose the status
+                # context.abort() already chose the status (code(): grpcio 1.38+, not in grpc-stubs)
+                if context.code() is not None:  # type: ignore[attr-defined]
                     raise
                 logger.opt(exception=True).error("{method} failed", method=method)
                 context.abort(grpc.StatusCode.INTERNAL, f"internal error in {method}")

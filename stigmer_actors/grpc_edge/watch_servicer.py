@@ -35,8 +35,10 @@ def request_filter(request: wire.watch.WatchExecutionsRequest) -> ExecutionFilte
     return ExecutionFilter.of(_KINDS.get(f.kind), f.phases, f.session_id, f.workflow_id, f.tags)
 
 
-def watch_handler(core: Core, streams: OpenStreams) -> grpc.GenericRpcHandler:
-    def watch_executions(request, context: grpc.ServicerContext) -> Iterator[bytes]:  # noqa: ANN001
+def watch_handler(core: Core, streams: OpenStreams) -> grpc.GenericRpcHandler[bytes, bytes]:
+    def watch_executions(
+        request: wire.watch.WatchExecutionsRequest, context: grpc.ServicerContext
+    ) -> Iterator[bytes]:
         if not streams.reserve():
             context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
                           f"too many open streams (the server allows {streams.limit})")

@@ -8,7 +8,7 @@ callers that only have an id (the embedded ``Engine.get``, the CLI).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 from google.protobuf.message import Message
 
@@ -83,8 +83,7 @@ class Refresh:
     state: tuple[str, bytes] | None = None
 
 
-Command = Union[Expire, Create, Update, UpdateStatus, Delete, Subscribe, Unsubscribe, CatchUp,
-                Refresh]
+Command = Expire | Create | Update | UpdateStatus | Delete | Subscribe | Unsubscribe | CatchUp | Refresh
 
 CHANGES = (Create, Update, UpdateStatus, Expire)
 """Commands that may change the execution: a run of them in one turn is one store write."""

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from google.protobuf.message import Message
-
 from stigmer_actors.domain import phases
 from stigmer_actors.domain.kinds import Kind
+from stigmer_actors.wire import Execution
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +34,6 @@ class Snapshot:
         """Nothing follows this snapshot on a subscription."""
         return self.deleted or self.terminal
 
-    def message(self) -> Message:
+    def message(self) -> Execution:
         """A fresh protobuf message parsed from the bytes (the caller may mutate it)."""
         return self.kind.message_cls.FromString(self.data)

@@ -28,7 +28,7 @@ class Histogram:
 
     def __init__(self, buckets: Sequence[float], typecode: str = "d") -> None:
         self.buckets = tuple(buckets)
-        self.pending = array(typecode)
+        self.pending: array[float] = array(typecode)
         self.observe = self.pending.append
         """Record one value (a bound C method: the cheapest call there is)."""
         self._counts = [0] * (len(self.buckets) + 1)  # the last: above every bound

@@ -10,14 +10,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
-from google.protobuf.message import Message
 from prometheus_client.core import Metric
 
 from stigmer_actors import wire
 from stigmer_actors.observability.metrics import STEPS, Metrics
 
 
-def stats(metrics: Metrics, supervised: Iterable[Message] = ()) -> wire.admin.Stats:
+def stats(metrics: Metrics, supervised: Iterable[wire.dispatch.SupervisedRunner] = ()) -> wire.admin.Stats:
     """The summary, with the ``SupervisedRunner`` states of the daemon's runner processes."""
     families = {f.name: f for f in metrics.registry.collect()}
 

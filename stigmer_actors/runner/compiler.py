@@ -221,7 +221,8 @@ class _Compiler:
     def _list(self, key: str, most: int) -> list[Any]:
         value = self.data.get(key, [] if key == "edges" else None)
         if not isinstance(value, list) or (key == "nodes" and not value):
-            self.report(None, "definition", f"{key} must be a list" + (" of at least one node" if key == "nodes" else ""))
+            self.report(None, "definition",
+                        f"{key} must be a list" + (" of at least one node" if key == "nodes" else ""))
             return []
         if len(value) > most:
             self.report(None, "size", f"{len(value):,} {key}, more than the limit of {most:,}")
@@ -483,7 +484,9 @@ def _branch_targets(raw: dict[str, Any]) -> list[str]:
     branch = raw.get("branch")
     if not isinstance(branch, dict):
         return []
-    rules = branch.get("rules") if isinstance(branch.get("rules"), list) else []
+    rules = branch.get("rules")
+    if not isinstance(rules, list):
+        rules = []
     targets = [t for rule in rules if isinstance(rule, dict) for t in _as_list(rule.get("next", []))]
     return targets + _as_list(branch.get("default") or [])
 

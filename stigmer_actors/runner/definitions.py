@@ -24,14 +24,13 @@ from stigmer_actors.runner import ir
 from stigmer_actors.runner.compiler import WorkflowInvalid, compile_workflow
 from stigmer_actors.runner.policy import PythonModules
 from stigmer_actors.runner.source import DefinitionError, load
+from stigmer_actors.store.base import Store
 from stigmer_actors.store.keys import (
     SEP,
     definition_key,
     definition_prefix,
     latest_definition_key,
 )
-from stigmer_actors.store.base import Store
-
 
 KEPT_COMPILED = 64
 

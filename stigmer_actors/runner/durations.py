@@ -16,7 +16,7 @@ def parse_duration(text: object, at_most: float = math.inf) -> float:
     refused here, at apply, rather than handed to a timer that cannot hold it.
     """
     match = _DURATION.match(text.strip()) if isinstance(text, str) else None
-    if match is None:
+    if match is None or not isinstance(text, str):
         raise ValueError(f"{_quote(text)} is not a duration (write 500ms, 0.3s, 10s, 2m or 1h)")
     seconds = float(match.group(1)) * _SECONDS[match.group(2)]
     if seconds > at_most:

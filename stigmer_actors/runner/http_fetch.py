@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit
 
 from stigmer_actors.runner.policy import HTTP_BYTES, HTTP_REDIRECTS, HTTP_SECONDS, HttpHosts
 
@@ -111,17 +111,20 @@ class _Request:
             return Reply(response.status, dict(response.getheaders()), self._body(response, url, max_bytes), url)
         raise FetchError(f"{url}: more than {HTTP_REDIRECTS} redirects")
 
-    def _send(self, parts, method: str, headers: dict[str, str], body: bytes | None):  # noqa: ANN001, ANN202
+    def _send(self, parts: SplitResult, method: str, headers: dict[str, str],
+              body: bytes | None) -> http.client.HTTPResponse:
+        host = parts.hostname
+        assert host is not None  # _parts refused URLs without one
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        sock = self._connect(parts.hostname, port)
+        sock = self._connect(host, port)
         if parts.scheme == "https":
             try:
-                sock = ssl.create_default_context().wrap_socket(sock, server_hostname=parts.hostname)
+                sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
             except (OSError, ssl.SSLError) as error:
                 sock.close()
                 raise self._failed(parts.geturl(), error) from None
         connection = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-        conn = connection(parts.hostname, port)  # for the Host header: the socket is given
+        conn = connection(host, port)  # for the Host header: the socket is given
         conn.sock = sock
         with self._lock:
             self._conn = conn
@@ -141,7 +144,7 @@ class _Request:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except socket.gaierror as error:
             raise FetchError(f"cannot resolve host {host} ({error.strerror})") from None
-        addresses = [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
+        addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
         refusal = self.hosts.refusal(host, addresses)
         if refusal:
             raise FetchError(refusal)
@@ -190,7 +193,7 @@ class _Request:
                           "request, redirects and body included, may take that long)")
 
 
-def _parts(url: str):  # noqa: ANN202
+def _parts(url: str) -> SplitResult:
     try:
         parts = urlsplit(url)
         ok = parts.scheme in ("http", "https") and bool(parts.hostname)

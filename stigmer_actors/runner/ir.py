@@ -73,7 +73,8 @@ class Node:
     task_type: str
 
     def params(self) -> dict[str, Any]:
-        return json.loads(self.config)
+        params: dict[str, Any] = json.loads(self.config)
+        return params
 
 
 @dataclass(frozen=True, slots=True)

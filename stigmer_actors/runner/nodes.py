@@ -133,7 +133,8 @@ def _python(ctx: NodeContext) -> dict[str, Any]:
         return {}
     if not isinstance(result, dict):
         raise TypeError(f"{ctx.params['call']} returned {type(result).__name__}, not a dict")
-    return json.loads(json.dumps(result, default=str))  # JSON-safe, as the wire needs it
+    safe: dict[str, Any] = json.loads(json.dumps(result, default=str))  # JSON-safe, as the wire needs it
+    return safe
 
 
 def _http(ctx: NodeContext) -> dict[str, Any]:

@@ -82,6 +82,6 @@ class Tender(threading.Thread):
             try:
                 self._leases.renew()
                 self._adopt()
-            except Exception:  # noqa: BLE001 - one bad pass must not end the tending for good
+            except Exception:  # one bad pass must not end the tending for good
                 self.errors += 1
                 logger.opt(exception=True).warning("workflow run leases: pass failed; retrying")

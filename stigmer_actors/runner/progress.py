@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from stigmer_actors.runner.state import Outcome
-from stigmer_actors.store.keys import SEP
 from stigmer_actors.store.base import Store
+from stigmer_actors.store.keys import SEP
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,8 @@ class Reporter:
                   metadata={"attempt": attempt, "iteration": key[1]})
 
     def retrying(self, key: Key, attempt: int, error: str) -> None:
-        self._set(key, error=f"attempt {attempt} failed: {error}", metadata={"attempt": attempt + 1, "iteration": key[1]})
+        self._set(key, error=f"attempt {attempt} failed: {error}",
+                  metadata={"attempt": attempt + 1, "iteration": key[1]})
 
     def ended(self, outcome: Outcome) -> None:
         self._set(

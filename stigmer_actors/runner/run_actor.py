@@ -31,13 +31,14 @@ from loguru import logger
 
 from stigmer_actors.client.status_builder import StatusBuilder, refused
 from stigmer_actors.domain import phases
+from stigmer_actors.domain.clock import now_iso as now
 from stigmer_actors.domain.kinds import WORKFLOW
 from stigmer_actors.runner import ir, nodes, routing
 from stigmer_actors.runner.expressions import Budget, ExpressionError, RunHalted
 from stigmer_actors.runner.graph import Graph
 from stigmer_actors.runner.policy import NodePolicy
 from stigmer_actors.runner.progress import Progress, RunRecord
-from stigmer_actors.runner.reporting import Reporter, now
+from stigmer_actors.runner.reporting import Reporter
 from stigmer_actors.runner.scheduler import Scheduler, Timer
 from stigmer_actors.runner.state import COMPLETED, FAILED, PENDING, Key, Outcome, RunState
 from stigmer_actors.runtime import Pool, PooledActor
@@ -254,7 +255,7 @@ class RunActor(PooledActor):
         node = self.state.graph.nodes[key[0]]
         self._attempt[key] = attempt
         self._last_progress = time.monotonic()
-        variables = {"input": self.run.input, "nodes": self.state.variables(), "iteration": key[1]}
+        variables: dict[str, Any] = {"input": self.run.input, "nodes": self.state.variables(), "iteration": key[1]}
         budget = Budget(node.timeout, self._halt)
         try:
             params = nodes.prepare(node.type, node.params(), variables, budget)
@@ -413,7 +414,7 @@ class RunActor(PooledActor):
         self._tick = self.s.scheduler.call_later(max(self._tick_period, 0.05), lambda: _tell(ref, Tick()))
 
 
-def _work(ref: pykka.ActorRef, node_type: str, key: Key, attempt: int, ctx: nodes.NodeContext) -> None:
+def _work(ref: pykka.ActorRef[RunActor], node_type: str, key: Key, attempt: int, ctx: nodes.NodeContext) -> None:
     """A worker thread: run one attempt, tell the run how it went."""
     try:
         output, error = nodes.run(node_type, ctx), ""
@@ -422,7 +423,7 @@ def _work(ref: pykka.ActorRef, node_type: str, key: Key, attempt: int, ctx: node
     _tell(ref, Done(key, attempt, output, error))
 
 
-def _tell(ref: pykka.ActorRef, message: object) -> None:
+def _tell(ref: pykka.ActorRef[RunActor], message: object) -> None:
     try:
         ref.tell(message)
     except pykka.ActorDeadError:
@@ -431,4 +432,6 @@ def _tell(ref: pykka.ActorRef, message: object) -> None:
 
 def _describe(error: BaseException) -> str:
     text = str(error)
-    return text if isinstance(error, (RuntimeError, ValueError, TypeError)) and text else f"{type(error).__name__}: {text}"
+    if isinstance(error, (RuntimeError, ValueError, TypeError)) and text:
+        return text
+    return f"{type(error).__name__}: {text}"

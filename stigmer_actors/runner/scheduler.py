@@ -74,7 +74,7 @@ class Scheduler:
             with self._cond:
                 try:
                     due = self._wait_for_due()
-                except Exception:  # noqa: BLE001 - the earliest timer cannot be waited for
+                except Exception:  # the earliest timer cannot be waited for
                     if not self._heap:
                         raise  # not about a timer: nothing to drop (cannot happen: wait(None))
                     self._failed("waiting for it", heapq.heappop(self._heap)[3])
@@ -85,7 +85,7 @@ class Scheduler:
             if not timer.cancelled:
                 try:
                     callback()
-                except Exception:  # noqa: BLE001 - one timer must not end every run's timers
+                except Exception:  # one timer must not end every run's timers
                     self._failed("in its callback", callback)
 
     def _wait_for_due(self) -> tuple[Timer, Callable[[], object]] | None:

@@ -28,16 +28,16 @@ from typing import Any
 
 import grpc
 import pykka
-from google.protobuf.message import Message
 from loguru import logger
 
+from stigmer_actors import wire
 from stigmer_actors.client.client import StigmerClient
 from stigmer_actors.client.credentials import Credentials
 from stigmer_actors.domain import phases
 from stigmer_actors.domain.kinds import WORKFLOW
 from stigmer_actors.runner.compiler import WorkflowInvalid, compile_workflow
-from stigmer_actors.runner.policy import NodePolicy
 from stigmer_actors.runner.ownership import DEFAULT_LEASE, RunLeases, Tender
+from stigmer_actors.runner.policy import NodePolicy
 from stigmer_actors.runner.progress import Progress, RunRecord
 from stigmer_actors.runner.run_actor import Ended, RunActor, RunReport, RunServices
 from stigmer_actors.runner.scheduler import Scheduler
@@ -87,7 +87,7 @@ class WorkflowRunner:
                                      inactivity_timeout, heartbeat_every, self._run_stopped,
                                      self._actors, policy)
         self._lock = threading.Condition()
-        self._runs: dict[str, pykka.ActorRef] = {}
+        self._runs: dict[str, pykka.ActorRef[RunActor]] = {}
         self._halts: dict[str, threading.Event] = {}
         """execution id -> its run's halt event (see RunActor): set by its watch or by stop()."""
         self._failures: Counter[str] = Counter()
@@ -185,7 +185,7 @@ class WorkflowRunner:
                     return
                 logger.warning("runner {runner}: claim stream ended ({code}); reconnecting",
                                runner=self.runner_id, code=error.code().name)
-            except Exception:  # noqa: BLE001 - the claim loop is the runner's life: never end it
+            except Exception:  # the claim loop is the runner's life: never end it
                 if self._stopping.is_set():
                     return  # the runner closed its channel
                 self._failures["claims"] += 1
@@ -214,17 +214,17 @@ class WorkflowRunner:
             self._resume(execution_id)
         except grpc.RpcError:
             raise
-        except Exception:  # noqa: BLE001 - e.g. a progress record that does not decode
+        except Exception:  # e.g. a progress record that does not decode
             self._failures["resume"] += 1
             logger.opt(exception=True).error("run {eid}: could not be resumed; failing it", eid=execution_id)
             self._refuse(execution_id, "the runner could not resume this run (its progress records "
                                        "could not be read); see the runner's log")
             try:
                 self.progress.finish(execution_id)
-            except Exception:  # noqa: BLE001 - the store itself failed: it was logged above
+            except Exception:  # the store itself failed: it was logged above
                 logger.opt(exception=True).error("run {eid}: its progress could not be removed", eid=execution_id)
 
-    def _begin(self, execution: Message) -> None:
+    def _begin(self, execution: wire.Execution) -> None:
         eid = execution.metadata.id
         try:
             definition = self.client.workflow_definition(execution.spec.workflow_id)
@@ -267,7 +267,7 @@ class WorkflowRunner:
                            "started; resuming with it", eid=execution_id, name=run.workflow, version=run.version)
         self._spawn(run, workflow, resumed=execution.status.phase != phases.PENDING)
 
-    def _compiled(self, definition: Message) -> Any:
+    def _compiled(self, definition: wire.workflows.WorkflowDefinition) -> Any:
         """The IR of a stored definition, compiled once per name, version and hash (a version
         never changes; the hash guards a runner process that outlives its daemon's data dir). Parsing and compiling
         a 1,000-node definition takes ~0.6 s (YAML mostly), once per run without this."""
@@ -291,7 +291,7 @@ class WorkflowRunner:
                                  name=f"watch-{run.execution_id}", daemon=True)
         watch.start()
 
-    def _watch(self, execution_id: str, ref: pykka.ActorRef, halt: threading.Event) -> None:
+    def _watch(self, execution_id: str, ref: pykka.ActorRef[RunActor], halt: threading.Event) -> None:
         """Tell the run when its execution ends by someone else's hand (cancel, watchdog,
         delete): set its halt event (an expression in progress stops), then tell it why.
         A stream that ends without a terminal state means a deletion or a daemon shutting
@@ -318,7 +318,7 @@ class WorkflowRunner:
                 if error.code() == grpc.StatusCode.NOT_FOUND:
                     how = "deleted"
                     break
-            except Exception:  # noqa: BLE001 - a watch that dies would leave the run deaf to a cancel
+            except Exception:  # a watch that dies would leave the run deaf to a cancel
                 if self._stopping.is_set():
                     return  # the runner closed its channel
                 self._failures["watch"] += 1
@@ -355,7 +355,7 @@ class WorkflowRunner:
 
 
 def _run_input(defaults: str, metadata: Any) -> dict[str, Any]:
-    values = json.loads(defaults)
+    values: dict[str, Any] = json.loads(defaults)
     for key, text in metadata.items():
         try:
             values[key] = json.loads(text)

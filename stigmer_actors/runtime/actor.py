@@ -82,7 +82,7 @@ class PooledRef(pykka.ActorRef[Any]):
     does ``tell``, for actor classes with ``tells_run_inline``)."""
 
     def tell(self, message: Any) -> None:
-        if self.actor_class.tells_run_inline and not self.actor_stopped.is_set():  # type: ignore[attr-defined]
+        if self.actor_class.tells_run_inline and not self.actor_stopped.is_set():
             if self.actor_inbox.run_now(Envelope(message)):  # type: ignore[attr-defined]
                 return
         super().tell(message)
@@ -98,7 +98,7 @@ class PooledRef(pykka.ActorRef[Any]):
 class PooledActor(pykka.Actor):
     """Subclass it like ``pykka.ThreadingActor``; ``start()`` returns a ``PooledRef``."""
 
-    actor_inbox: Mailbox  # type: ignore[assignment]
+    actor_inbox: Mailbox
 
     tells_run_inline: ClassVar[bool] = False
     """True for actors whose handlers are short and never block: a ``tell`` to one that is
@@ -205,6 +205,6 @@ class PooledActor(pykka.Actor):
         that retire actors with nothing left to do (``Mailbox.retire``)."""
 
     def _handle_receive(self, message: Any) -> Any:
-        if isinstance(message, messages._ActorStop):  # noqa: SLF001
+        if isinstance(message, messages._ActorStop):
             return self._stop()
         return super()._handle_receive(message)

@@ -107,7 +107,7 @@ class KeyRing:
         while not self._stop.wait(self._poll):
             try:
                 self.reload_if_changed()
-            except Exception:  # noqa: BLE001 - the watcher must outlive one bad look
+            except Exception:  # the watcher must outlive one bad look
                 logger.opt(exception=True).error("API keys file {path}: reload failed", path=self.path)
 
 

@@ -154,7 +154,7 @@ def _locked(path: Path) -> Iterator[str]:
             fcntl.flock(fd, fcntl.LOCK_EX)
             if os.fstat(fd).st_ino != os.stat(path).st_ino:
                 continue
-            with open(fd, closefd=False) as f:  # noqa: PTH123 - reading the locked descriptor
+            with open(fd, closefd=False) as f:  # reading the locked descriptor
                 text = f.read()
             yield text
             return

@@ -17,9 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
-
-from google.protobuf.message import Message
+from typing import TYPE_CHECKING, Any, Protocol
 
 from stigmer_actors.domain.errors import Unavailable
 from stigmer_actors.domain.kinds import Kind
@@ -29,6 +27,7 @@ if TYPE_CHECKING:
     from stigmer_actors.store.group_commit import GroupCommit
     from stigmer_actors.store.health import StoreHealth
     from stigmer_actors.store.listing import ListQuery, Page
+    from stigmer_actors.wire import Execution
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +43,7 @@ class Terms:
     """``spec.workflow_id`` of a workflow execution (the runners that take only some)."""
 
 
-def terms_of(kind: Kind, execution: Message) -> Terms:
+def terms_of(kind: Kind, execution: Execution) -> Terms:
     return Terms(execution.status.phase, frozenset(execution.metadata.tags),
                  kind.owner_terms(execution), getattr(execution.spec, "workflow_id", ""))
 
@@ -80,7 +79,7 @@ class Store(Protocol):
     shared: bool
     """Written by other processes too (a cluster): cached states may be stale."""
     health: StoreHealth
-    group: GroupCommit | None
+    group: GroupCommit[Any] | None
     """Set when concurrent writes share one flush (RocksDB under ``sync``)."""
 
     def load(self, execution_id: str) -> tuple[str, bytes] | None:

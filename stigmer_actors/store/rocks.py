@@ -26,10 +26,10 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 from loguru import logger
-from rocksdict import Options, ReadOptions, Rdict, WriteBatch, WriteOptions
+from rocksdict import Options, Rdict, ReadOptions, WriteBatch, WriteOptions
 
 from stigmer_actors.domain.errors import Unavailable
 from stigmer_actors.domain.kinds import Kind
@@ -40,8 +40,8 @@ from stigmer_actors.store.group_commit import GroupCommit
 from stigmer_actors.store.health import StoreHealth
 from stigmer_actors.store.keys import id_of_index_key, index_keys, index_prefix, phase_value, record_key
 from stigmer_actors.store.listing import ListQuery, Page
+from stigmer_actors.store.open_errors import classify
 from stigmer_actors.store.rocks_listing import list_page, matching_ids
-from stigmer_actors.store.open_errors import StoreOpenError, classify
 
 Durability = Literal["wal", "sync"]
 DURABILITIES: tuple[str, ...] = ("wal", "sync")
@@ -98,7 +98,7 @@ class RocksStore:
             raise classify(self.path, self.db_path / "LOCK", error) from None
         self._write_options = WriteOptions()
         self._write_options.sync = durability == "sync"
-        self.durability = durability
+        self.durability: str = durability
         self.shared = False
         self.group: GroupCommit[WriteBatch] | None = None
         """Under ``sync``: concurrent writes share one fsync (its counters say how well)."""
@@ -202,7 +202,8 @@ class RocksStore:
             with self._gate:
                 db = self._open_db()
                 try:
-                    keys = list(islice(db.keys(from_key=position, read_opt=read_options), SCAN_CHUNK))
+                    keys = cast("list[bytes]",  # raw mode: keys are bytes
+                                list(islice(db.keys(from_key=position, read_opt=read_options), SCAN_CHUNK)))
                 except Exception as error:
                     raise Unavailable(f"could not read from the store: {error}") from None
             yield from keys

@@ -48,4 +48,5 @@ class ExitHistory:
         recent = len(self._exits)
         if recent >= self.policy.max_exits:
             return None
-        return min(self.policy.backoff * 2 ** (recent - 1), MAX_BACKOFF)
+        delay: float = self.policy.backoff * 2 ** (recent - 1)
+        return min(delay, MAX_BACKOFF)

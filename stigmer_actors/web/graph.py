@@ -73,9 +73,9 @@ def layout(workflow: ir.Workflow) -> Layout:
         ids = by_column[c]
         order = {node_id: i for i, node_id in enumerate(ids)}
 
-        def weight(node_id: str) -> tuple[float, int]:
+        def weight(node_id: str) -> tuple[float, int]:  # used by this iteration's sort only
             placed = [row[p] for p in preds[node_id] if p in row]
-            return (sum(placed) / len(placed) if placed else order[node_id], order[node_id])
+            return (sum(placed) / len(placed) if placed else order[node_id], order[node_id])  # noqa: B023
 
         ids.sort(key=weight)
         for i, node_id in enumerate(ids):

@@ -61,10 +61,12 @@ def guarded(keys: KeyRing, secure: bool) -> Callable[[WsgiApp], WsgiApp]:
 
 def _presented(environ: dict[str, Any]) -> str:
     """The key the request carries (header first, then the sign-in cookie), or ''."""
-    scheme, _, value = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+    header: str = environ.get("HTTP_AUTHORIZATION", "")
+    scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
-    for part in environ.get("HTTP_COOKIE", "").split(";"):
+    cookies: str = environ.get("HTTP_COOKIE", "")
+    for part in cookies.split(";"):
         name, _, value = part.strip().partition("=")
         if name == COOKIE:
             return value

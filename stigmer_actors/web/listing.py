@@ -61,7 +61,7 @@ def page(core: Core, query: ExecutionFilter, number: int) -> ListPage:
     for execution_id in matching[(number - 1) * PAGE_SIZE: number * PAGE_SIZE]:
         try:
             entries.append(core.get(execution_id))
-        except Exception:  # noqa: BLE001 - deleted since the index was read
+        except Exception:  # deleted since the index was read
             continue
     return ListPage(entries, number, pages, len(matching))
 

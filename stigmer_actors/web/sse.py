@@ -74,7 +74,7 @@ class Slots:
     def release(self, close: Callable[[], None] | None) -> None:
         with self._lock:
             self._taken -= 1
-            self._open.discard(close)  # type: ignore[arg-type]
+            self._open.discard(close)
 
     @property
     def count(self) -> int:

@@ -15,6 +15,7 @@ from typing import Any
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from stigmer_actors import wire
 from stigmer_actors.domain import phases
 from stigmer_actors.runner import ir
 from stigmer_actors.web import graph
@@ -32,6 +33,7 @@ def phase_name(phase: int) -> str:
 
 def enum_name(message: Message, field: str, prefix: str) -> str:
     descriptor = message.DESCRIPTOR.fields_by_name[field].enum_type
+    assert descriptor is not None, f"{field} is not an enum field"
     value = descriptor.values_by_number.get(getattr(message, field))
     return value.name.removeprefix(prefix) if value else str(getattr(message, field))
 
@@ -75,7 +77,7 @@ def _parse(stamp: str) -> datetime:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
 
 
-def summary(execution: Message) -> dict[str, Any]:
+def summary(execution: wire.Execution) -> dict[str, Any]:
     """One row of the list (also the header of an execution's page)."""
     s, meta, audit = execution.status, execution.metadata, execution.status.audit
     agent = execution.kind == "AgentExecution"
@@ -87,7 +89,8 @@ def summary(execution: Message) -> dict[str, Any]:
         "phase": s.phase,
         "phase_name": phase_name(s.phase),
         "version": s.version,
-        "owner": execution.spec.session_id if agent else (execution.spec.workflow_id or execution.spec.workflow_instance_id),
+        "owner": (execution.spec.session_id if agent
+                  else execution.spec.workflow_id or execution.spec.workflow_instance_id),
         "tags": list(meta.tags),
         "created_at": created.ToJsonString() if created.ByteSize() else "",
         "created_ms": created.ToMilliseconds() if created.ByteSize() else 0,
@@ -99,7 +102,7 @@ def summary(execution: Message) -> dict[str, Any]:
     }
 
 
-def agent_view(execution: Message) -> dict[str, Any]:
+def agent_view(execution: wire.Execution) -> dict[str, Any]:
     s = execution.status
     return {
         "messages": [
@@ -120,12 +123,12 @@ def agent_view(execution: Message) -> dict[str, Any]:
     }
 
 
-def tool_call(c: Message) -> dict[str, Any]:
+def tool_call(c: wire.agent_api.ToolCall) -> dict[str, Any]:
     return {"id": c.id, "name": c.name, "status": enum_name(c, "status", "TOOL_CALL_"), "args": pretty(c.args),
             "result": cut(c.result), "error": c.error, "took": millis(c.started_at, c.completed_at)}
 
 
-def workflow_view(execution: Message, workflow: ir.Workflow | None) -> dict[str, Any]:
+def workflow_view(execution: wire.Execution, workflow: ir.Workflow | None) -> dict[str, Any]:
     """Tasks, and the definition's graph with each node's status (its latest iteration)."""
     tasks = []
     latest: dict[str, dict[str, Any]] = {}

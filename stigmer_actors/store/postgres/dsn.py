@@ -12,4 +12,4 @@ def redact(dsn: str) -> str:
     except psycopg.ProgrammingError:
         return "(an unreadable connection string)"
     info.pop("password", None)
-    return psycopg.conninfo.make_conninfo(**info)
+    return psycopg.conninfo.make_conninfo("", **info)

@@ -15,6 +15,7 @@ and ``health`` reports the outage; a background probe (``store/health.py``) find
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import os
 import secrets
@@ -30,6 +31,7 @@ from stigmer_actors.domain.errors import Unavailable
 from stigmer_actors.domain.kinds import Kind
 from stigmer_actors.domain.sizes import MAX_STATE_BYTES, entry_bytes
 from stigmer_actors.store.base import Conflict, Write
+from stigmer_actors.store.group_commit import GroupCommit
 from stigmer_actors.store.health import StoreHealth
 from stigmer_actors.store.listing import ListQuery, Page, Record, encode_token, plan
 from stigmer_actors.store.postgres.dsn import redact
@@ -75,7 +77,7 @@ class PostgresStore:
         """This node's name, recorded with each change it writes (it skips its own)."""
         self.durability = "postgres"
         self.shared = True
-        self.group = None
+        self.group: GroupCommit[Any] | None = None
         self.on_commit = on_commit or (lambda: None)
         """Called after each committed write (the cluster's notifier batches a NOTIFY)."""
         self._closed = False
@@ -224,8 +226,9 @@ class PostgresStore:
     def _one(self, sql: str, args: Any = None) -> Any:
         return self._run(lambda conn: conn.execute(sql, args).fetchone())
 
-    def _all(self, sql: str, args: Any = None) -> list[Any]:
-        return self._run(lambda conn: conn.execute(sql, args).fetchall())
+    def _all(self, sql: str, args: Any = None) -> builtins.list[Any]:  # `list` here is the method above
+        rows: builtins.list[Any] = self._run(lambda conn: conn.execute(sql, args).fetchall())
+        return rows
 
     def _run(self, work: Callable[[psycopg.Connection], Any]) -> Any:
         if self._closed:
