@@ -153,6 +153,11 @@ class ExecutionActor(PooledActor):
         """No execution cached and nobody watching: nothing to keep this actor for."""
         return self._snapshot is None and not self._watchers and not self._stopped
 
+    @property
+    def watched(self) -> bool:
+        """Someone subscribes to this execution (read from other threads as a hint only)."""
+        return bool(self._watchers)
+
     def idle_since(self, cutoff: float) -> bool:
         """Unused since ``cutoff`` (monotonic) and unwatched: may be evicted."""
         return self.last_used <= cutoff and not self._watchers
@@ -498,6 +503,9 @@ class ExecutionActor(PooledActor):
         between may be coalesced, as for a slow reader)."""
         cached = self._snapshot if self._loaded else None
         if cached is not None and version and cached.version >= version:
+            return
+        if state is None and not self._watchers:
+            self._loaded = False  # nobody to tell: the next use reads the store, not this
             return
         if state is not None and version:
             self._snapshot = _snapshot_of(self._id, *state)

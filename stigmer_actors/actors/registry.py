@@ -150,6 +150,12 @@ class ExecutionRegistry:
     def is_live(self, execution_id: str) -> bool:
         return execution_id in self._actors
 
+    def is_watched(self, execution_id: str) -> bool:
+        """Whether the execution's actor is live and has subscribers (a hint: it may change
+        right after)."""
+        actor = self._actors.get(execution_id)
+        return actor is not None and actor.watched
+
     def live_ids(self) -> list[str]:
         """The ids of the live execution actors now."""
         return list(self._actors)

@@ -8,10 +8,11 @@
 seconds, in case one was missed), it reads the rows of ``changes`` written by transactions
 that have finished since its last read (``Coordination.finished_changes``: gap-free even
 when transactions commit out of ``seq`` order), skips its own node's, and tells each live
-execution actor ``Refresh(version)`` (it reloads if behind and feeds its watchers) and the
-dispatcher the phase. When its connection breaks it reconnects with a growing pause and
-goes on from the same point (the rows are kept ``RETENTION`` seconds); after a reconnect
-every watched actor also reloads, in case the outage outlasted the retention.
+execution actor ``Refresh(version)`` (one with watchers reloads if behind and feeds them;
+one without only drops its cached state) and the dispatcher the phase. When its
+connection breaks it reconnects with a growing pause and goes on from the same point (the
+rows are kept ``RETENTION`` seconds); after a reconnect every watched actor also reloads,
+in case the outage outlasted the retention.
 
 List-watches on this node hear other nodes' changes too: a live actor publishes what its
 ``Refresh`` brought to the node's ``ChangeFeed``; for the rest, while that feed is
@@ -121,10 +122,11 @@ class Feed(Loop):
             remote = [change for _, change in rows if change.origin != self._node]
             # The watched executions' states come with the news, one query for all of them,
             # so no actor needs a round trip of its own to reload (every one's, while a
-            # list-watch here wants them all).
+            # list-watch here wants them all). A live actor nobody watches only forgets its
+            # cached state: reading it for every change made elsewhere doubled a node's work.
             listing = self._changes is not None and self._changes.recording
             wanted = {c.execution_id for c in remote
-                      if listing or self._registry.is_live(c.execution_id)}
+                      if listing or self._registry.is_watched(c.execution_id)}
             states = self._coordination.states(sorted(wanted)) if wanted else {}
             unpublished: dict[str, Change] = {}
             for change in remote:
