@@ -86,10 +86,18 @@ def debugging() -> bool:
     (``_core.min_level``; private, hence the fallback).
     """
     try:
-        lowest: int = logger._core.min_level  # type: ignore[attr-defined]
-        return lowest <= _DEBUG
+        core = logger._core  # type: ignore[attr-defined]
+        lowest: int = core.min_level
+        if lowest > _DEBUG:
+            return False
+        # Disabled for this package (the default when embedded: ``logger.disable`` above),
+        # a DEBUG line is dropped however low the sinks go. loguru keeps the most specific
+        # rule first.
+        rules: list[tuple[str, bool]] = core.activation_list
+        return next((state for name, state in rules if _PACKAGE.startswith(name)), True)
     except AttributeError:
         return True
 
 
 _DEBUG = 10
+_PACKAGE = "stigmer_actors."
