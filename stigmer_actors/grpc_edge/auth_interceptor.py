@@ -20,6 +20,7 @@ import grpc
 from loguru import logger
 
 from stigmer_actors.grpc_edge.permissions import needed_role
+from stigmer_actors.grpc_edge.wrapping import Handler, WrappingInterceptor
 from stigmer_actors.observability import Metrics
 from stigmer_actors.security.keyring import KeyRing
 from stigmer_actors.security.keys import MAX_KEY_CHARS
@@ -35,28 +36,18 @@ REASONS = (MISSING, MALFORMED, UNKNOWN, ROLE)
 _HOW = "send the metadata `authorization: Bearer <key>` (stigmer-actors: --api-key or STIGMER_API_KEY)"
 
 
-class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]  # generic only in grpc-stubs
+class AuthInterceptor(WrappingInterceptor):
     def __init__(self, ring: KeyRing, metrics: Metrics | None) -> None:
+        super().__init__()
         self._ring = ring
         self._refused = metrics.auth_refused if metrics is not None else None
         if self._refused is not None:
             for reason in REASONS:  # every series exists from the start, at 0
                 self._refused.labels(reason)
-        self._wrapped: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
 
-    def intercept_service(
-        self, continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        wrapped = self._wrapped.get(details.method)
-        if wrapped is None:
-            handler = continuation(details)
-            if handler is None:
-                return None
-            needed = needed_role(details.method)
-            wrapped = handler if needed is None else _wrap(handler, self._checker(details.method, needed))
-            self._wrapped[details.method] = wrapped
-        return wrapped
+    def wrap(self, method: str, handler: Handler) -> Handler:
+        needed = needed_role(method)
+        return handler if needed is None else _wrap(handler, self._checker(method, needed))
 
     def _checker(self, method: str, needed: Role) -> Callable[[grpc.ServicerContext], None]:
         """The check of one method: returns if the call may go on, else aborts it."""

@@ -10,32 +10,21 @@ sets no code, and a unary handler may finish normally after the client left.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import grpc
 
+from stigmer_actors.grpc_edge.wrapping import Handler, WrappingInterceptor
 from stigmer_actors.observability import Metrics
 
 
-class MetricsInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]  # generic only in grpc-stubs
+class MetricsInterceptor(WrappingInterceptor):
     def __init__(self, metrics: Metrics) -> None:
+        super().__init__()
         self._metrics = metrics
-        self._wrapped: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
 
-    def intercept_service(
-        self, continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        wrapped = self._wrapped.get(details.method)
-        if wrapped is None:
-            handler = continuation(details)
-            if handler is None:
-                return None
-            wrapped = self._wrapped[details.method] = self._wrap(details.method, handler)
-        return wrapped
-
-    def _wrap(self, method: str, handler: grpc.RpcMethodHandler[Any, Any]) -> grpc.RpcMethodHandler[Any, Any]:
+    def wrap(self, method: str, handler: Handler) -> Handler:
         name = method.rsplit(".", 1)[-1]  # "Service/method", without the package
         counter = self._metrics.requests
 
