@@ -20,8 +20,6 @@ import time
 import uuid
 from pathlib import Path
 
-import psycopg
-
 START_SECONDS = 60
 
 
@@ -93,12 +91,12 @@ class PostgresServer:
 
     def create_database(self) -> str:
         name = f"t_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(self.dsn(), autocommit=True) as conn:
+        with _connect(self.dsn()) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         return name
 
     def drop_database(self, name: str) -> None:
-        with psycopg.connect(self.dsn(), autocommit=True) as conn:
+        with _connect(self.dsn()) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def terminate_backends(self, database: str, application: str | None = None) -> int:
@@ -109,7 +107,7 @@ class PostgresServer:
         if application is not None:
             query += " AND application_name = %s"
             args.append(application)
-        with psycopg.connect(self.dsn(), autocommit=True) as conn:
+        with _connect(self.dsn()) as conn:
             return conn.execute(query, args).fetchone()[0]
 
     def close(self) -> None:
@@ -123,3 +121,11 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def _connect(dsn: str):  # returns a psycopg connection (psycopg is imported here only)
+    """An autocommit connection; psycopg is imported here so that importing this module
+    (the conftest does) needs no ``postgres`` extra where no PostgreSQL test runs."""
+    import psycopg
+
+    return psycopg.connect(dsn, autocommit=True)

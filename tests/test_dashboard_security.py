@@ -1,7 +1,7 @@
 """The dashboard behind the daemon's guards: API keys (a bearer header or the sign-in
 cookie, on pages and SSE streams), TLS and mutual TLS, over real HTTP on loopback; and
 ``serve`` refusing an unguarded non-loopback ``--http-address``, or one it cannot serve
-without the ``web`` extra."""
+without the ``web`` extra, and serving without the optional extras."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import pytest
 
 from stigmer_actors import Engine
 from stigmer_actors.cli.startup import EXIT_NO_DASHBOARD, EXIT_UNGUARDED
+from stigmer_actors.client import StigmerClient
 from stigmer_actors.security import keys
 from stigmer_actors.security.keyring import KeyRing
 from stigmer_actors.security.tls import ServerTLS
@@ -23,7 +24,7 @@ from stigmer_actors.web.guard import COOKIE, MAX_FORM_BYTES
 from stigmer_actors.web.server import WebServer
 from tests.certs import Pki, make_pki
 from tests.conftest import agent
-from tests.daemon import CLI
+from tests.daemon import CLI, Daemon
 from tests.test_startup_refusals import refusal, serve
 
 WAIT = 15.0
@@ -152,3 +153,21 @@ def test_serve_without_the_web_extra_says_how_to_get_it(data_dir: Path, tmp_path
     assert "Traceback" not in done.stderr
     assert ("cannot serve the dashboard: No module named 'flask'; install the web extra "
             "(pip install 'stigmer-actors[web]')") in done.stderr.strip().splitlines()[-1]
+
+
+def test_serve_needs_neither_the_web_nor_the_postgres_extra(data_dir: Path, tmp_path: Path) -> None:
+    """The quick start installs the ``server`` extra only: ``serve`` on RocksDB must start
+    and answer with flask and psycopg missing (made missing for real, as above)."""
+    shadow = tmp_path / "shadow"
+    shadow.mkdir()
+    for module in ("flask", "psycopg", "psycopg_pool"):
+        (shadow / f"{module}.py").write_text(
+            f"raise ModuleNotFoundError(\"No module named '{module}'\", name='{module}')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(shadow), os.environ.get("PYTHONPATH", "")])}
+    daemon = Daemon(data_dir, "--no-runner", env=env)
+    try:
+        with StigmerClient(daemon.address) as client:
+            eid = client.create_agent("hello", session_id="s").metadata.id
+            assert client.get(eid).metadata.id == eid
+    finally:
+        assert daemon.terminate() == 0

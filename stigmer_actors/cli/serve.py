@@ -53,7 +53,6 @@ from stigmer_actors.security.errors import SecurityFileError
 from stigmer_actors.security.keyring import KeyRing
 from stigmer_actors.security.roles import Role
 from stigmer_actors.security.tls import ServerTLS
-from stigmer_actors.store.postgres.dsn import redact
 from stigmer_actors.store.rocks import DURABILITIES
 from stigmer_actors.supervisor import RestartPolicy, RunnerSpec, Supervisor, parse_runner
 from stigmer_actors.supervisor.policy import CRASH_LOOP_EXITS, CRASH_LOOP_WINDOW, DEFAULT_BACKOFF, MAX_BACKOFF
@@ -312,6 +311,8 @@ def run(args: argparse.Namespace) -> int:
         logger.info("listening on {address}, data in {data_dir} ({durability} durability)",
                     address=server.address, data_dir=str(data_dir), durability=args.durability)
     else:
+        from stigmer_actors.store.postgres.dsn import redact  # the postgres extra: only with --store
+
         logger.info("listening on {address}, data in PostgreSQL {store}, node {node}",
                     address=server.address, store=redact(args.store), node=cast("PostgresStore", engine.store).node)
     while not stop.wait(STOP_POLL):
