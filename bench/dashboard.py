@@ -37,6 +37,8 @@ import threading
 import time
 from pathlib import Path
 
+import grpc
+
 from bench.common import RESULTS, machine, pct
 
 GAP = 0.15
@@ -146,10 +148,14 @@ def latency_round(client, port: int, execution_id: str, others: int, driver) -> 
     got = threading.Condition()
 
     def watch() -> None:
-        for state in client.watch(execution_id):
-            with got:
-                grpc_seen[state.status.version] = time.time()
-                got.notify_all()
+        try:
+            for state in client.watch(execution_id):
+                with got:
+                    grpc_seen[state.status.version] = time.time()
+                    got.notify_all()
+        except grpc.RpcError as error:
+            if error.code() != grpc.StatusCode.CANCELLED:  # cancelled: the run closed its channel
+                raise
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
