@@ -81,6 +81,16 @@ def wait_serving(channel: grpc.Channel, timeout: float = 30) -> float:
     return time.monotonic() - t0
 
 
+def assert_kept_after_restart(data_dir: Path, writer: Writer) -> None:
+    """A new daemon on ``data_dir`` serves every update ``writer`` had acknowledged."""
+    again = Daemon(data_dir, "--pending-timeout", "0")
+    try:
+        with StigmerClient(again.address, timeout=30) as client:
+            writer.check_kept(client)
+    finally:
+        assert_clean_exit(again)
+
+
 def assert_clean_exit(daemon: Daemon) -> None:
     code = daemon.terminate(timeout=20)
     log = "".join(daemon.log)
@@ -140,12 +150,7 @@ def test_store_recovers_after_the_process_ran_out_of_file_descriptors(data_dir: 
     finally:
         client.close()
     assert_clean_exit(daemon)
-    again = Daemon(data_dir, "--pending-timeout", "0")
-    try:
-        with StigmerClient(again.address, timeout=30) as c2:
-            writer.check_kept(c2)
-    finally:
-        assert_clean_exit(again)
+    assert_kept_after_restart(data_dir, writer)
 
 
 def test_store_recovers_after_its_directory_was_not_writable(data_dir: Path) -> None:
@@ -168,12 +173,7 @@ def test_store_recovers_after_its_directory_was_not_writable(data_dir: Path) -> 
     finally:
         client.close()
     assert_clean_exit(daemon)
-    again = Daemon(data_dir, "--pending-timeout", "0")
-    try:
-        with StigmerClient(again.address, timeout=30) as c2:
-            writer.check_kept(c2)
-    finally:
-        assert_clean_exit(again)
+    assert_kept_after_restart(data_dir, writer)
 
 
 @contextmanager
@@ -216,12 +216,7 @@ def test_store_recovers_after_the_disk_was_full(tmp_path: Path) -> None:
         finally:
             client.close()
         assert_clean_exit(daemon)
-        again = Daemon(data_dir, "--pending-timeout", "0")
-        try:
-            with StigmerClient(again.address, timeout=30) as c2:
-                writer.check_kept(c2)
-        finally:
-            assert_clean_exit(again)
+        assert_kept_after_restart(data_dir, writer)
 
 
 def test_sigterm_while_the_store_cannot_write_exits_cleanly_and_keeps_acked_updates(
